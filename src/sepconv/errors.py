@@ -1,0 +1,21 @@
+"""User-facing errors. The CLI prints ``str(error)`` as one line and exits with ``exit_code``."""
+
+from __future__ import annotations
+
+
+class SepconvError(Exception):
+    """An error caused by the user's input or environment, reported without a traceback."""
+
+    exit_code = 1
+
+
+class InputError(SepconvError):
+    """An input file is missing, unreadable, corrupt or unsuitable."""
+
+
+class WeightsError(SepconvError):
+    """A weights file is missing, unsafe, corrupt or of the wrong architecture."""
+
+
+class OutputError(SepconvError):
+    """An output cannot be written where asked (exists, equals an input, not writable)."""

@@ -1,0 +1,121 @@
+"""The separable local convolution, with one dispatch point for all its backends.
+
+Backends:
+    ``reference``  plain PyTorch (:mod:`sepconv.ops.reference`), any device, memory-lean.
+    ``triton``     Triton kernels (:mod:`sepconv.ops.triton_kernels`), CUDA tensors; also CPU
+                   tensors under ``TRITON_INTERPRET=1`` (slow, for testing only).
+    ``auto``       ``triton`` for CUDA tensors, ``reference`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from torch import Tensor
+
+Backend = Literal["auto", "reference", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "reference", "triton")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run on this machine or for these tensors."""
+
+
+def check_inputs(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> None:
+    """Raise ValueError unless the three tensors satisfy the op's contract."""
+    if frame.dim() != 4 or vertical.dim() != 4 or horizontal.dim() != 4:
+        raise ValueError("frame, vertical and horizontal must all be 4-D (B, C|K, H, W)")
+    if vertical.shape != horizontal.shape:
+        raise ValueError(
+            f"vertical {tuple(vertical.shape)} and horizontal {tuple(horizontal.shape)} differ"
+        )
+    batch, kernel_size, height, width = vertical.shape
+    expected = (batch, height + kernel_size - 1, width + kernel_size - 1)
+    got = (frame.shape[0], frame.shape[2], frame.shape[3])
+    if got != expected:
+        raise ValueError(
+            f"frame must be (B, C, H + K - 1, W + K - 1) = (B={expected[0]}, C, {expected[1]}, "
+            f"{expected[2]}) for kernels {tuple(vertical.shape)}, got {tuple(frame.shape)}"
+        )
+    if not (frame.dtype == vertical.dtype == horizontal.dtype) or not frame.is_floating_point():
+        raise ValueError(
+            f"frame, vertical and horizontal must share one floating dtype, got "
+            f"{frame.dtype}, {vertical.dtype}, {horizontal.dtype}"
+        )
+    if not (frame.device == vertical.device == horizontal.device):
+        raise ValueError("frame, vertical and horizontal must be on the same device")
+
+
+def triton_available() -> bool:
+    """True when the triton package imports."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(device_type: str, backend: str = "auto") -> str:
+    """Pick the concrete backend for tensors on `device_type`; raise if it cannot run there."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "reference":
+        return backend
+    if backend == "auto":
+        if device_type != "cuda":
+            return "reference"
+        if not triton_available():
+            raise BackendUnavailableError(
+                "CUDA tensors need the triton package for the fast separable local convolution "
+                "(pip install triton), or pass backend='reference' for the slow pure-PyTorch path"
+            )
+        return "triton"
+    # backend == "triton"
+    if not triton_available():
+        raise BackendUnavailableError("backend 'triton' needs the triton package (pip install triton)")
+    if device_type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise BackendUnavailableError(
+            f"backend 'triton' runs on CUDA tensors, got {device_type} tensors "
+            "(set TRITON_INTERPRET=1 to run the kernels in Triton's CPU interpreter, for tests)"
+        )
+    return "triton"
+
+
+def separable_local_conv(
+    frame: Tensor, vertical: Tensor, horizontal: Tensor, *, backend: Backend = "auto"
+) -> Tensor:
+    """Separable local convolution: every output pixel has its own K x K kernel v (x) h.
+
+    ``out[b, c, y, x] = sum_i sum_j vertical[b, i, y, x] * horizontal[b, j, y, x]
+    * frame[b, c, y + i, x + j]`` for i, j in 0..K-1.
+
+    Args:
+        frame: (B, C, H + K - 1, W + K - 1) float tensor, the input frame already padded by
+            K // 2 on every side (SepConv pads with ``mode="replicate"``). Any C.
+        vertical: (B, K, H, W) vertical 1D kernels, same dtype and device as `frame`.
+        horizontal: (B, K, H, W) horizontal 1D kernels.
+        backend: ``auto`` (Triton on CUDA, reference elsewhere), ``reference`` or ``triton``.
+
+    Returns:
+        (B, C, H, W) tensor of the inputs' dtype. Differentiable in all three inputs.
+    """
+    check_inputs(frame, vertical, horizontal)
+    chosen = resolve_backend(frame.device.type, backend)
+    if chosen == "triton":
+        from sepconv.ops.triton_kernels import separable_local_conv_triton
+
+        return separable_local_conv_triton(frame, vertical, horizontal)
+    from sepconv.ops.reference import separable_local_conv as reference_conv
+
+    return reference_conv(frame, vertical, horizontal)
+
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "check_inputs",
+    "resolve_backend",
+    "separable_local_conv",
+    "triton_available",
+]
