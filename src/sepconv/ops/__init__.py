@@ -73,7 +73,9 @@ def resolve_backend(device_type: str, backend: str = "auto") -> str:
         return "triton"
     # backend == "triton"
     if not triton_available():
-        raise BackendUnavailableError("backend 'triton' needs the triton package (pip install triton)")
+        raise BackendUnavailableError(
+            "backend 'triton' needs the triton package (pip install triton)"
+        )
     if device_type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         raise BackendUnavailableError(
             f"backend 'triton' runs on CUDA tensors, got {device_type} tensors "

@@ -1,0 +1,258 @@
+"""Command line: thin commands over :class:`sepconv.inference.Interpolator` and evaluate().
+
+Exit codes: 0 success, 1 failed work (bad input, missing weights...), 2 usage error,
+130 interrupted (Ctrl-C). Errors are one line on stderr; set SEPCONV_DEBUG=1 for tracebacks.
+Heavy imports (torch) happen inside the commands so ``--help`` and ``--version`` are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sepconv import __version__
+from sepconv.errors import InputError, SepconvError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights",
+        metavar="NAME_OR_PATH",
+        help="registry name (see `sepconv weights`) or weights file; default: the bundled model",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available, else cpu)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "float16", "bfloat16"),
+        default="float32",
+        help="network precision; half precision is for GPUs (default: float32)",
+    )
+    parser.add_argument(
+        "--padding",
+        choices=("improved", "paper"),
+        default="improved",
+        help="the authors' padding modes (default: improved)",
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        metavar="N",
+        default=None,
+        help="process frames larger than N pixels in overlapping N x N windows (saves memory)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sepconv",
+        description="Video frame interpolation by adaptive separable convolution (SepConv).",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage error, 130 interrupted. "
+        "SEPCONV_DEBUG=1 shows tracebacks.",
+    )
+    parser.add_argument("--version", action="version", version=f"sepconv {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    interpolate = commands.add_parser(
+        "interpolate",
+        help="write the frame halfway between two images",
+        description="Write the frame halfway between FIRST and SECOND. Grayscale, alpha and "
+        "16-bit inputs keep their kind in the output.",
+    )
+    interpolate.add_argument("first", type=Path, help="first frame (PNG, JPEG, ...)")
+    interpolate.add_argument("second", type=Path, help="second frame, same size")
+    interpolate.add_argument("-o", "--output", type=Path, required=True, help="output image")
+    interpolate.add_argument("--force", action="store_true", help="overwrite an existing output")
+    _add_model_options(interpolate)
+    interpolate.set_defaults(handler=_cmd_interpolate)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a model (or a baseline) on Middlebury or a folder of triplets",
+        description="Per-item and mean PSNR, SSIM and interpolation error (IE) on 8-bit RGB "
+        "outputs, scored as in the authors' benchmark (scikit-image, data_range=255).",
+    )
+    evaluate.add_argument(
+        "dataset",
+        choices=("middlebury", "triplets"),
+        help="middlebury: DIR/*/frame10,frame11 -> frame10i11; triplets: im1,im3 -> im2",
+    )
+    evaluate.add_argument("directory", type=Path, help="dataset folder")
+    evaluate.add_argument(
+        "--method",
+        choices=("sepconv", "average", "flow"),
+        default="sepconv",
+        help="sepconv (default), or a baseline: average of the frames, OpenCV DIS optical flow",
+    )
+    evaluate.add_argument("--save", type=Path, metavar="DIR", help="keep the predictions here")
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N items")
+    _add_model_options(evaluate)
+    evaluate.set_defaults(handler=_cmd_eval)
+
+    weights = commands.add_parser("weights", help="list the named weights and which are installed")
+    weights.set_defaults(handler=_cmd_weights)
+    return parser
+
+
+def _interpolator(args: argparse.Namespace) -> Any:
+    from sepconv.inference import MIN_TILE_SIZE, Interpolator
+
+    if args.tile is not None and args.tile < MIN_TILE_SIZE:
+        raise SepconvError(f"--tile must be at least {MIN_TILE_SIZE} pixels")
+    return Interpolator.from_weights(
+        args.weights,
+        device=args.device,
+        precision=args.precision,
+        padding=args.padding,
+        tile_size=args.tile,
+    )
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from sepconv.imageio import check_output_path, read_image, write_image
+
+    output = check_output_path(args.output, [args.first, args.second], overwrite=args.force)
+    first, first_info = read_image(args.first)
+    second, second_info = read_image(args.second)
+    if first.shape[:2] != second.shape[:2]:
+        raise InputError(
+            f"frames differ in size: {args.first} is {first.shape[1]}x{first.shape[0]}, "
+            f"{args.second} is {second.shape[1]}x{second.shape[0]}"
+        )
+    interpolator = _interpolator(args)
+    start = time.perf_counter()
+    middle = interpolator.interpolate(first, second)
+    elapsed = time.perf_counter() - start
+    write_image(output, middle, first_info, overwrite=args.force)
+    print(f"wrote {output} ({first.shape[1]}x{first.shape[0]}, {elapsed:.2f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sepconv_predictor(interpolator: Any):
+    import numpy as np
+
+    def predict(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return interpolator.interpolate(first, second)
+
+    return predict
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from sepconv.data.triplets import folder_triplets, middlebury_triplets
+    from sepconv.engine.evaluate import evaluate
+
+    if args.dataset == "middlebury":
+        items = middlebury_triplets(args.directory)
+    else:
+        items = folder_triplets(args.directory)
+    if args.limit is not None:
+        items = items[: args.limit]
+    if args.method == "average":
+        from sepconv.baselines import average_predictor
+
+        predict, described = average_predictor, "average of the two frames"
+    elif args.method == "flow":
+        from sepconv.baselines import make_flow_predictor
+
+        predict, described = make_flow_predictor(), "OpenCV DIS optical flow (medium), halfway"
+    else:
+        interpolator = _interpolator(args)
+        predict = _sepconv_predictor(interpolator)
+        described = f"sepconv weights={args.weights or 'default'} padding={args.padding}"
+
+    def progress(done: int, total: int, name: str) -> None:
+        print(f"\r[{done}/{total}] {name[:40]:<40}", end="", file=sys.stderr, flush=True)
+
+    result = evaluate(predict, items, save_dir=args.save, progress=progress)
+    print(file=sys.stderr)
+    print(f"{args.dataset} {args.directory}: {described}")
+    print(result.to_table())
+    if args.json is not None:
+        from sepconv.imageio import atomic_write
+
+        payload = {
+            "dataset": args.dataset,
+            "directory": str(args.directory),
+            "method": args.method,
+            "weights": args.weights,
+            "padding": args.padding,
+            "sepconv_version": __version__,
+            **result.to_dict(),
+        }
+        with atomic_write(args.json) as temporary:
+            Path(temporary).write_text(json.dumps(payload, indent=2))
+    return EXIT_OK
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from sepconv.weights import DEFAULT_WEIGHTS, list_weights, user_weights_dir
+
+    rows = list_weights()
+    print(f"{'name':<14} {'installed':<10} {'source':<8} description")
+    for row in rows:
+        mark = "yes" if row.installed else "no"
+        default = " (default)" if row.default else ""
+        print(
+            f"{row.spec.name:<14} {mark:<10} {row.spec.source:<8} {row.spec.description}{default}"
+        )
+        print(f"{'':<14} {'':<10} {'':<8} file: {row.path}")
+    if DEFAULT_WEIGHTS is None:
+        print("no trained weights are bundled with this version yet; pass --weights to commands")
+    print(f"authors' files are looked for in {user_weights_dir()} (set SEPCONV_WEIGHTS_DIR)")
+    return EXIT_OK
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    debug = os.environ.get("SEPCONV_DEBUG") == "1"
+    try:
+        return args.handler(args)
+    except SepconvError as error:
+        if debug:
+            raise
+        print(f"sepconv: error: {_one_line(error)}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("sepconv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("sepconv: error: out of memory; try --tile 512", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # noqa: BLE001 - last resort: one line, no traceback
+        if debug:
+            raise
+        if "out of memory" in str(error).lower():
+            print("sepconv: error: out of memory; try --tile 512", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            f"sepconv: internal error: {type(error).__name__}: {_one_line(error)[:300]} "
+            "(SEPCONV_DEBUG=1 shows the traceback; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: discovery of evaluation triplets (first frame, true middle frame, last frame)."""

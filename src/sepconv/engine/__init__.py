@@ -1,0 +1,1 @@
+"""Engine: the loops shared by the CLI, training and benchmarks (evaluation, ...)."""

@@ -1,0 +1,391 @@
+"""The Interpolator: one object that turns two frames into the frame halfway between them.
+
+It owns everything around the network: device and precision, conversion of user inputs
+(numpy, PIL, tensors; grayscale, alpha, 16-bit), padding to the sizes the network needs, and
+tiling of frames too large to run at once. The CLI commands are thin layers on top of it.
+
+Example::
+
+    from sepconv import Interpolator
+    interpolator = Interpolator.from_weights("network-l1.pytorch")
+    middle = interpolator.interpolate(first, second)  # numpy HxWx3 uint8 in, same kind out
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+
+from sepconv.errors import InputError
+from sepconv.models.sepconv_net import NETWORK_STRIDE, Kernels, SepConvNet, pad_to_multiple
+from sepconv.ops import Backend
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+Padding = Literal["improved", "paper"]
+Precision = Literal["float32", "float16", "bfloat16"]
+PADDINGS: tuple[str, ...] = ("improved", "paper")
+PRECISIONS: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+# The authors pad the network input to multiples of 128 ("more than necessary": 32 would do);
+# we keep 128 so their checkpoints give their exact results.
+PAD_MULTIPLE = 128
+DEFAULT_TILE_MARGIN = 128
+MIN_TILE_SIZE = 4 * NETWORK_STRIDE
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class _FrameKind:
+    """How a user's frame looked, so the result can be handed back the same way."""
+
+    container: str  # "numpy", "pil", "tensor"
+    dtype: Any  # numpy dtype, or torch dtype for tensors
+    channels: int  # 1 (gray), 2 (gray + alpha), 3 (RGB), 4 (RGBA)
+    batched: bool = False  # tensors only: (B, C, H, W) instead of (C, H, W)
+    pil_mode: str | None = None
+    ndim: int = 3  # numpy: 2 for an HxW gray array, returned as HxW
+
+
+def _numpy_to_float(array: np.ndarray) -> tuple[np.ndarray, _FrameKind]:
+    """HxW or HxWxC array (uint8, uint16 or float in [0, 1]) -> float32 HxWxC, C in {1..4}."""
+    ndim = array.ndim
+    if ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"expected an HxW or HxWxC image with C in 1..4, got shape {array.shape}")
+    kind = _FrameKind("numpy", array.dtype, array.shape[2], ndim=ndim)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, kind
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0, kind
+    if np.issubdtype(array.dtype, np.floating):
+        return np.clip(array.astype(np.float32), 0.0, 1.0), kind
+    raise InputError(f"unsupported image dtype {array.dtype} (use uint8, uint16 or float)")
+
+
+def _pil_to_float(image: Image.Image) -> tuple[np.ndarray, _FrameKind]:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        array = np.asarray(image).astype(np.uint16)
+    elif mode in ("RGB", "RGBA", "L", "LA"):
+        array = np.asarray(image)
+    elif mode == "I":
+        array = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+    else:
+        has_alpha = "A" in mode or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        array = np.asarray(image)
+        mode = image.mode
+    floats, kind = _numpy_to_float(array)
+    return floats, _FrameKind("pil", kind.dtype, kind.channels, pil_mode=mode, ndim=kind.ndim)
+
+
+def _from_float(frame: np.ndarray, kind: _FrameKind) -> Any:
+    """float32 HxWxC in [0, 1] -> the container/dtype/channels described by `kind`."""
+    if kind.channels == 1 and kind.ndim == 2:
+        frame = frame[:, :, 0]
+    if kind.dtype == np.uint8:
+        result: np.ndarray = np.rint(frame * 255.0).astype(np.uint8)
+    elif kind.dtype == np.uint16:
+        result = np.rint(frame * 65535.0).astype(np.uint16)
+    else:
+        result = frame.astype(kind.dtype)
+    if kind.container == "pil":
+        from PIL import Image
+
+        if kind.pil_mode and kind.pil_mode.startswith("I"):
+            return Image.fromarray(result.astype(np.uint16))
+        return Image.fromarray(result)
+    return result
+
+
+def _to_network_channels(frame: Tensor) -> Tensor:
+    """(B, C, H, W), C in 1..4 -> (B, 3 or 4, H, W): gray expands to RGB, alpha stays last."""
+    channels = frame.shape[1]
+    if channels == 1:
+        return frame.expand(-1, 3, -1, -1)
+    if channels == 2:
+        return torch.cat([frame[:, :1].expand(-1, 3, -1, -1), frame[:, 1:]], dim=1)
+    return frame
+
+
+def _from_network_channels(frame: Tensor, channels: int) -> Tensor:
+    """Inverse of :func:`_to_network_channels` (gray is the mean of the three colours)."""
+    if channels == 1:
+        return frame[:, :3].mean(dim=1, keepdim=True)
+    if channels == 2:
+        return torch.cat([frame[:, :3].mean(dim=1, keepdim=True), frame[:, 3:]], dim=1)
+    return frame
+
+
+def _tile_windows(
+    length: int, window: int, margin: int, align: int = 1
+) -> list[tuple[int, int, int]]:
+    """Split [0, length) into windows of size `window` whose cores tile the axis.
+
+    Returns (window_start, core_start, core_end) triples: the window is
+    [window_start, window_start + window) and its result is used on [core_start, core_end),
+    which lies at least `margin` pixels inside the window except at the axis' own ends.
+    Window starts are multiples of `align`, except a last window flush with the end when
+    `length - window` is not. Requires window >= 2 * margin + align.
+    """
+    if length <= window:
+        return [(0, 0, length)]
+    if window < 2 * margin + align:
+        raise ValueError(f"window {window} must be at least 2 * margin + align")
+    windows = []
+    core_start = 0
+    while core_start < length:
+        window_start = max(core_start - margin, 0)
+        window_start = min(window_start - window_start % align, length - window)
+        core_end = window_start + window - margin
+        if window_start + window >= length:
+            core_end = length  # this window reaches the end: use it to the end
+        windows.append((window_start, core_start, core_end))
+        core_start = core_end
+    return windows
+
+
+class Interpolator:
+    """Interpolates the frame halfway between two frames with a SepConv network.
+
+    Args:
+        model: the network (float32 weights; moved to `device`).
+        device: "cpu", "cuda", "cuda:1"...; default CUDA when available, else CPU.
+        precision: "float32", or "float16"/"bfloat16" autocast for the network (the local
+            convolution always runs in float32). Half precision is meant for GPUs.
+        padding: "improved" (pad right/bottom to a multiple of 128; the authors' default) or
+            "paper" (also 25 pixels left/top, as in the paper's evaluation).
+        tile_size: run frames larger than this (in either dimension) as overlapping windows of
+            this size; None runs whole frames. See ``docs`` in the README for the difference
+            this makes (measured by ``benchmarks/tiling.py``).
+        tile_margin: context kept around each window's used core.
+        backend: local-convolution backend, see :func:`sepconv.ops.separable_local_conv`.
+    """
+
+    def __init__(
+        self,
+        model: SepConvNet,
+        *,
+        device: str | torch.device | None = None,
+        precision: Precision = "float32",
+        padding: Padding = "improved",
+        tile_size: int | None = None,
+        tile_margin: int = DEFAULT_TILE_MARGIN,
+        backend: Backend = "auto",
+    ) -> None:
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+        if tile_size is not None and tile_size < MIN_TILE_SIZE:
+            raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE}, got {tile_size}")
+        self.device = torch.device(device) if device is not None else default_device()
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for, but no CUDA device is available")
+        self.model = model.to(self.device).eval()
+        self.precision = precision
+        self.padding = padding
+        self.tile_size = tile_size
+        self.tile_margin = tile_margin
+        self.backend = backend
+
+    @classmethod
+    def from_weights(
+        cls, weights: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> Interpolator:
+        """Build from a registry name or weights file (None: the bundled default model)."""
+        from sepconv.models.checkpoint import load_weights
+        from sepconv.weights import resolve_weights
+
+        path, _ = resolve_weights(weights)
+        return cls(load_weights(path).model, **kwargs)
+
+    # -- public API ------------------------------------------------------------------------
+
+    def interpolate(self, first: Any, second: Any) -> Any:
+        """The middle frame, returned in the kind of `first`.
+
+        Accepts numpy arrays (HxW, HxWxC with C 1-4; uint8, uint16 or float in [0, 1]),
+        PIL images (any mode; 16-bit kept), or tensors ((C, H, W) or (B, C, H, W) floats in
+        [0, 1]). Grayscale is run as RGB and returned as grayscale; an alpha channel is
+        interpolated with the same per-pixel kernels as the colours.
+
+        Raises:
+            InputError: the two frames differ in size, or are not images.
+        """
+        if isinstance(first, Tensor) and isinstance(second, Tensor):
+            return self._interpolate_user_tensor(first, second)
+        first_float, kind = self._as_float_array(first)
+        second_float, _ = self._as_float_array(second)
+        if first_float.shape[:2] != second_float.shape[:2]:
+            raise InputError(
+                f"frames differ in size: {first_float.shape[1]}x{first_float.shape[0]} and "
+                f"{second_float.shape[1]}x{second_float.shape[0]}"
+            )
+        channels = _common_channels(first_float.shape[2], second_float.shape[2])
+        first_tensor = self._to_tensor(_pad_channels(first_float, channels))
+        second_tensor = self._to_tensor(_pad_channels(second_float, channels))
+        middle = self.interpolate_tensor(first_tensor, second_tensor)
+        result = middle[0].permute(1, 2, 0).float().cpu().numpy()
+        return _from_float(result, replace(kind, channels=channels))
+
+    @torch.inference_mode()
+    def interpolate_tensor(self, first: Tensor, second: Tensor) -> Tensor:
+        """Core entry point: (B, C, H, W) float frames in [0, 1] -> middle (B, C, H, W) in [0, 1].
+
+        C may be 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Any H, W >= 1.
+        """
+        if first.shape != second.shape:
+            raise InputError(
+                f"frames differ in size: {tuple(first.shape)} and {tuple(second.shape)}"
+            )
+        if first.dim() != 4 or first.shape[1] not in (1, 2, 3, 4):
+            raise InputError(
+                f"expected (B, C, H, W) frames with C in 1..4, got {tuple(first.shape)}"
+            )
+        channels = first.shape[1]
+        first = _to_network_channels(first.to(self.device, torch.float32))
+        second = _to_network_channels(second.to(self.device, torch.float32))
+        middle = self._run_padded(first, second)
+        return _from_network_channels(middle.clamp_(0.0, 1.0), channels)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _as_float_array(self, image: Any) -> tuple[np.ndarray, _FrameKind]:
+        if isinstance(image, np.ndarray):
+            return _numpy_to_float(image)
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - pillow is a dependency
+            Image = None  # noqa: N806
+        if Image is not None and isinstance(image, Image.Image):
+            return _pil_to_float(image)
+        raise InputError(
+            f"cannot interpolate a {type(image).__name__}: pass numpy arrays, PIL images or tensors"
+        )
+
+    def _to_tensor(self, frame: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].to(self.device)
+
+    def _interpolate_user_tensor(self, first: Tensor, second: Tensor) -> Tensor:
+        batched = first.dim() == 4
+        if first.dim() == 3:
+            first, second = first[None], second[None]
+        middle = self.interpolate_tensor(first, second).to(first.dtype)
+        return middle if batched else middle[0]
+
+    def _padding_amounts(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) replicate padding in the authors' two modes."""
+        lead = self.model.kernel_size // 2 if self.padding == "paper" else 0
+        right = pad_to_multiple(lead + width + lead, PAD_MULTIPLE) - width - lead
+        bottom = pad_to_multiple(lead + height + lead, PAD_MULTIPLE) - height - lead
+        return lead, right, lead, bottom
+
+    def _run_padded(self, first: Tensor, second: Tensor) -> Tensor:
+        """Frames of any size: pad to the network's canvas, run whole or tiled, crop back."""
+        height, width = first.shape[-2:]
+        left, right, top, bottom = self._padding_amounts(height, width)
+        padding = [left, right, top, bottom]
+        first = F.pad(first, padding, mode="replicate")
+        second = F.pad(second, padding, mode="replicate")
+        if self.tile_size is not None and max(height, width) > self.tile_size:
+            middle = self._run_tiled(first, second)
+        else:
+            kernels = self._predict_kernels(first, second)
+            middle = self.model.synthesize(first, second, kernels, backend=self.backend)
+        return middle[:, :, top : top + height, left : left + width]
+
+    def _predict_kernels(self, first: Tensor, second: Tensor) -> Kernels:
+        """Network pass on (B, >=3, H, W) canvases (multiples of 32); float32 kernels."""
+        autocast = torch.autocast(
+            device_type=self.device.type,
+            dtype=PRECISIONS[self.precision],
+            enabled=self.precision != "float32",
+        )
+        with autocast:
+            kernels = self.model.predict_kernels(first[:, :3], second[:, :3])
+        return Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
+
+    def _run_tiled(self, first: Tensor, second: Tensor) -> Tensor:
+        """Overlapping windows over the padded canvas; each pixel comes from one window's core.
+
+        Windows start on the network's 32-pixel grid, so their pooling cells coincide with the
+        whole canvas'; the local convolution reads real neighbouring pixels across window
+        edges. What differs from a whole-canvas pass is only the network's context beyond
+        each window, which the margin keeps far from the used core.
+        """
+        assert self.tile_size is not None
+        window = max(NETWORK_STRIDE * 4, self.tile_size - self.tile_size % NETWORK_STRIDE)
+        margin = min(self.tile_margin, (window - NETWORK_STRIDE) // 2)
+        height, width = first.shape[-2:]
+        first_padded = self.model.pad_for_synthesis(first)
+        second_padded = self.model.pad_for_synthesis(second)
+        reach = self.model.kernel_size - 1
+        middle = torch.empty_like(first)
+        for row_start, core_top, core_bottom in _tile_windows(
+            height, window, margin, NETWORK_STRIDE
+        ):
+            rows = slice(row_start, min(row_start + window, height))
+            padded_rows = slice(rows.start, rows.stop + reach)
+            for column_start, core_left, core_right in _tile_windows(
+                width, window, margin, NETWORK_STRIDE
+            ):
+                columns = slice(column_start, min(column_start + window, width))
+                padded_columns = slice(columns.start, columns.stop + reach)
+                kernels = self._predict_kernels(
+                    first[:, :, rows, columns], second[:, :, rows, columns]
+                )
+                result = self.model.apply_kernels(
+                    first_padded[:, :, padded_rows, padded_columns],
+                    second_padded[:, :, padded_rows, padded_columns],
+                    kernels,
+                    backend=self.backend,
+                )
+                middle[:, :, core_top:core_bottom, core_left:core_right] = result[
+                    :,
+                    :,
+                    core_top - row_start : core_bottom - row_start,
+                    core_left - column_start : core_right - column_start,
+                ]
+        return middle
+
+
+def astuple_shallow(kernels: Kernels) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return kernels.vertical1, kernels.horizontal1, kernels.vertical2, kernels.horizontal2
+
+
+def _common_channels(first: int, second: int) -> int:
+    """Channel count holding both frames: colour if either has colour, alpha if either has it."""
+    has_color = first >= 3 or second >= 3
+    has_alpha = first in (2, 4) or second in (2, 4)
+    return (3 if has_color else 1) + (1 if has_alpha else 0)
+
+
+def _pad_channels(frame: np.ndarray, channels: int) -> np.ndarray:
+    """Bring a float HxWxC frame to `channels` (adding opaque alpha / expanding gray)."""
+    current = frame.shape[2]
+    if current == channels:
+        return frame
+    has_alpha = current in (2, 4)
+    color = frame[:, :, : current - 1] if has_alpha else frame
+    alpha = frame[:, :, -1:] if has_alpha else np.ones_like(frame[:, :, :1])
+    if channels in (3, 4) and color.shape[2] == 1:
+        color = np.repeat(color, 3, axis=2)
+    if channels in (1, 2) and color.shape[2] == 3:
+        color = color.mean(axis=2, keepdims=True)
+    return np.concatenate([color, alpha], axis=2) if channels in (2, 4) else color

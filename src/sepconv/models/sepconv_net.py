@@ -1,0 +1,229 @@
+"""The SepConv network of Niklaus, Mai and Liu (ICCV 2017), layer for layer.
+
+A U-Net predicts, for every output pixel, four 1D kernels of K taps (vertical and horizontal
+for each input frame); the output is the sum of the two separable local convolutions.
+Module names follow the authors' released checkpoints (``moduleConv1.0.weight`` ...) so their
+files load with :func:`sepconv.models.checkpoint.load_authors_state_dict` after nothing but a
+key check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+from sepconv.ops import Backend, separable_local_conv
+
+# Spatial sizes must be multiples of this (five 2x2 poolings).
+NETWORK_STRIDE = 32
+
+
+@dataclass(frozen=True)
+class SepConvConfig:
+    """Everything that defines a SepConv network, saved inside every checkpoint.
+
+    Attributes:
+        kernel_size: taps of each 1D kernel (51 in the paper).
+        channel_order: colour order the weights were trained on. The authors' weights expect
+            BGR; the public API always takes RGB and flips internally when this is "bgr".
+        encoder_channels: widths of the five encoder blocks (the paper's 32-64-128-256-512).
+    """
+
+    kernel_size: int = 51
+    channel_order: Literal["rgb", "bgr"] = "rgb"
+    encoder_channels: tuple[int, ...] = field(default=(32, 64, 128, 256, 512))
+
+    def __post_init__(self) -> None:
+        if self.kernel_size < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {self.kernel_size}")
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
+        if len(self.encoder_channels) != 5:
+            raise ValueError("encoder_channels must list five widths")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["encoder_channels"] = list(self.encoder_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SepConvConfig:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        if "encoder_channels" in known:
+            known["encoder_channels"] = tuple(known["encoder_channels"])
+        return cls(**known)
+
+
+def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
+
+
+def _basic(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Three 3x3 conv + ReLU."""
+    return nn.Sequential(
+        _conv(in_channels, out_channels),
+        nn.ReLU(),
+        _conv(out_channels, out_channels),
+        nn.ReLU(),
+        _conv(out_channels, out_channels),
+        nn.ReLU(),
+    )
+
+
+def _upsample(channels: int) -> nn.Sequential:
+    """Bilinear 2x upsampling (align_corners=True), 3x3 conv, ReLU."""
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+        _conv(channels, channels),
+        nn.ReLU(),
+    )
+
+
+def _subnet(in_channels: int, kernel_size: int) -> nn.Sequential:
+    """Predicts one 1D kernel per pixel at full resolution from 1/2-resolution features."""
+    return nn.Sequential(
+        _conv(in_channels, in_channels),
+        nn.ReLU(),
+        _conv(in_channels, in_channels),
+        nn.ReLU(),
+        _conv(in_channels, kernel_size),
+        nn.ReLU(),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+        _conv(kernel_size, kernel_size),
+    )
+
+
+@dataclass
+class Kernels:
+    """Per-pixel 1D kernels, each (B, K, H, W): vertical/horizontal for the first/second frame."""
+
+    vertical1: Tensor
+    horizontal1: Tensor
+    vertical2: Tensor
+    horizontal2: Tensor
+
+
+class SepConvNet(nn.Module):
+    """SepConv (ICCV 2017): 21,675,452 parameters with the default config.
+
+    Input frames are RGB in [0, 1], (B, 3, H, W) with H and W multiples of 32 (the
+    :class:`sepconv.inference.Interpolator` pads arbitrary sizes). The output is the
+    interpolated middle frame, (B, 3, H, W), not clamped.
+    """
+
+    def __init__(self, config: SepConvConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or SepConvConfig()
+        c1, c2, c3, c4, c5 = self.config.encoder_channels
+        k = self.config.kernel_size
+        self.moduleConv1 = _basic(6, c1)
+        self.moduleConv2 = _basic(c1, c2)
+        self.moduleConv3 = _basic(c2, c3)
+        self.moduleConv4 = _basic(c3, c4)
+        self.moduleConv5 = _basic(c4, c5)
+        self.moduleDeconv5 = _basic(c5, c5)
+        self.moduleDeconv4 = _basic(c5, c4)
+        self.moduleDeconv3 = _basic(c4, c3)
+        self.moduleDeconv2 = _basic(c3, c2)
+        self.moduleUpsample5 = _upsample(c5)
+        self.moduleUpsample4 = _upsample(c4)
+        self.moduleUpsample3 = _upsample(c3)
+        self.moduleUpsample2 = _upsample(c2)
+        self.moduleVertical1 = _subnet(c2, k)
+        self.moduleVertical2 = _subnet(c2, k)
+        self.moduleHorizontal1 = _subnet(c2, k)
+        self.moduleHorizontal2 = _subnet(c2, k)
+
+    @property
+    def kernel_size(self) -> int:
+        return self.config.kernel_size
+
+    def _to_model_order(self, frame: Tensor) -> Tensor:
+        return frame.flip(1) if self.config.channel_order == "bgr" else frame
+
+    def predict_kernels(self, first: Tensor, second: Tensor) -> Kernels:
+        """Kernels for every output pixel.
+
+        Args:
+            first, second: (B, 3, H, W) RGB frames in [0, 1], H and W multiples of 32.
+        """
+        if first.shape[-2] % NETWORK_STRIDE or first.shape[-1] % NETWORK_STRIDE:
+            raise ValueError(
+                f"frame size {tuple(first.shape[-2:])} must be a multiple of {NETWORK_STRIDE}; "
+                "use sepconv.inference.Interpolator for arbitrary sizes"
+            )
+        joined = torch.cat([self._to_model_order(first), self._to_model_order(second)], dim=1)
+        conv1 = self.moduleConv1(joined)
+        conv2 = self.moduleConv2(F.avg_pool2d(conv1, kernel_size=2, stride=2))
+        conv3 = self.moduleConv3(F.avg_pool2d(conv2, kernel_size=2, stride=2))
+        conv4 = self.moduleConv4(F.avg_pool2d(conv3, kernel_size=2, stride=2))
+        conv5 = self.moduleConv5(F.avg_pool2d(conv4, kernel_size=2, stride=2))
+        pooled5 = F.avg_pool2d(conv5, kernel_size=2, stride=2)
+        combined = self.moduleUpsample5(self.moduleDeconv5(pooled5)) + conv5
+        combined = self.moduleUpsample4(self.moduleDeconv4(combined)) + conv4
+        combined = self.moduleUpsample3(self.moduleDeconv3(combined)) + conv3
+        combined = self.moduleUpsample2(self.moduleDeconv2(combined)) + conv2
+        return Kernels(
+            vertical1=self.moduleVertical1(combined),
+            horizontal1=self.moduleHorizontal1(combined),
+            vertical2=self.moduleVertical2(combined),
+            horizontal2=self.moduleHorizontal2(combined),
+        )
+
+    def pad_for_synthesis(self, frame: Tensor) -> Tensor:
+        """Replicate-pad (B, C, H, W) by K // 2 on each side -> (B, C, H + K - 1, W + K - 1)."""
+        pad = self.kernel_size // 2
+        extra = self.kernel_size - 1 - 2 * pad  # 1 for an even kernel size
+        return F.pad(frame, [pad, pad + extra, pad, pad + extra], mode="replicate")
+
+    def apply_kernels(
+        self,
+        first_padded: Tensor,
+        second_padded: Tensor,
+        kernels: Kernels,
+        *,
+        backend: Backend = "auto",
+    ) -> Tensor:
+        """Sum of the two local convolutions of already padded frames (any channel count).
+
+        Args:
+            first_padded, second_padded: (B, C, H + K - 1, W + K - 1), see
+                :meth:`pad_for_synthesis`; cast to the kernels' dtype.
+        Returns:
+            (B, C, H, W), not clamped.
+        """
+        dtype = kernels.vertical1.dtype
+        return separable_local_conv(
+            first_padded.to(dtype), kernels.vertical1, kernels.horizontal1, backend=backend
+        ) + separable_local_conv(
+            second_padded.to(dtype), kernels.vertical2, kernels.horizontal2, backend=backend
+        )
+
+    def synthesize(
+        self, first: Tensor, second: Tensor, kernels: Kernels, *, backend: Backend = "auto"
+    ) -> Tensor:
+        """(B, C, H, W) frames + their kernels -> middle frame (B, C, H, W), not clamped.
+
+        Frames may have any channel count (RGB, RGBA...): the kernels are shared.
+        """
+        return self.apply_kernels(
+            self.pad_for_synthesis(first), self.pad_for_synthesis(second), kernels, backend=backend
+        )
+
+    def forward(self, first: Tensor, second: Tensor, *, backend: Backend = "auto") -> Tensor:
+        """Middle frame (B, 3, H, W) of two RGB frames (B, 3, H, W) in [0, 1]."""
+        return self.synthesize(first, second, self.predict_kernels(first, second), backend=backend)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def pad_to_multiple(size: int, multiple: int) -> int:
+    """Smallest multiple of `multiple` that is >= size."""
+    return int(math.ceil(size / multiple) * multiple)

@@ -1,0 +1,156 @@
+"""Named weights: ``name -> file, sha256, config``, as in timm's registry.
+
+Two kinds of entries:
+
+* ``bundled``: trained by this project and shipped inside the package
+  (``sepconv/weights/files/``). None ship yet: the training issue adds them.
+* ``authors``: the authors' released ``network-l1.pytorch`` / ``network-lf.pytorch``. They
+  cannot be downloaded here; a user who has them puts them in the weights folder
+  (``$SEPCONV_WEIGHTS_DIR``, default ``~/.cache/sepconv``) to use them by name, or passes
+  the file path to ``--weights``. Their sha256 is not known to us, so it is shown, not checked.
+
+A weights argument is a registry name or a path to a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sepconv.errors import WeightsError
+from sepconv.models.sepconv_net import SepConvConfig
+
+WEIGHTS_DIR_ENV = "SEPCONV_WEIGHTS_DIR"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One registry entry.
+
+    Attributes:
+        name: what users type after ``--weights``.
+        filename: file name inside the package folder (bundled) or the weights folder.
+        sha256: expected digest, checked before use; None when unknown (authors' files).
+        config: the network config the file was trained with.
+        source: ``bundled`` or ``authors``.
+        description: one line for ``sepconv weights``.
+    """
+
+    name: str
+    filename: str
+    sha256: str | None
+    config: SepConvConfig
+    source: str
+    description: str
+
+
+_AUTHORS = SepConvConfig(kernel_size=51, channel_order="bgr")
+
+REGISTRY: tuple[WeightsSpec, ...] = (
+    WeightsSpec(
+        name="authors-l1",
+        filename="network-l1.pytorch",
+        sha256=None,
+        config=_AUTHORS,
+        source="authors",
+        description="authors' ICCV 2017 L1 model (best for benchmarks), if you have the file",
+    ),
+    WeightsSpec(
+        name="authors-lf",
+        filename="network-lf.pytorch",
+        sha256=None,
+        config=_AUTHORS,
+        source="authors",
+        description="authors' ICCV 2017 perceptual-loss model (sharper), if you have the file",
+    ),
+)
+
+# Name of the bundled model used when no --weights is given; None until one ships.
+DEFAULT_WEIGHTS: str | None = None
+
+
+def bundled_dir() -> Path:
+    return Path(__file__).resolve().parent / "files"
+
+
+def user_weights_dir() -> Path:
+    """Folder searched for the authors' files: $SEPCONV_WEIGHTS_DIR or ~/.cache/sepconv."""
+    configured = os.environ.get(WEIGHTS_DIR_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "sepconv"
+
+
+def get_spec(name: str) -> WeightsSpec | None:
+    return next((spec for spec in REGISTRY if spec.name == name), None)
+
+
+def spec_path(spec: WeightsSpec) -> Path:
+    folder = bundled_dir() if spec.source == "bundled" else user_weights_dir()
+    return folder / spec.filename
+
+
+def resolve_weights(name_or_path: str | os.PathLike[str] | None) -> tuple[Path, WeightsSpec | None]:
+    """Turn ``--weights`` into a file path (verifying its sha256 when the registry knows it).
+
+    ``None`` means the default bundled model. An existing path wins over a registry name.
+
+    Raises:
+        WeightsError: no default model yet, unknown name, registered file absent, bad digest.
+    """
+    if name_or_path is None:
+        if DEFAULT_WEIGHTS is None:
+            raise WeightsError(
+                "no trained weights ship with this version of sepconv yet: pass --weights "
+                "PATH_OR_NAME (for example the authors' network-l1.pytorch; "
+                "`sepconv weights` lists the names)"
+            )
+        name_or_path = DEFAULT_WEIGHTS
+    text = os.fspath(name_or_path)
+    candidate = Path(text).expanduser()
+    if candidate.exists():
+        return candidate, None
+    spec = get_spec(text)
+    if spec is None:
+        names = ", ".join(entry.name for entry in REGISTRY)
+        raise WeightsError(
+            f"weights {text!r} is neither an existing file nor a known name ({names})"
+        )
+    path = spec_path(spec)
+    if not path.is_file():
+        raise WeightsError(
+            f"weights {spec.name!r} are not installed: expected {path} "
+            f"(put the file there or set ${WEIGHTS_DIR_ENV})"
+        )
+    verify_sha256(path, spec)
+    return path, spec
+
+
+def verify_sha256(path: Path, spec: WeightsSpec) -> None:
+    if spec.sha256 is None:
+        return
+    from sepconv.models.checkpoint import sha256_of
+
+    actual = sha256_of(path)
+    if actual != spec.sha256:
+        raise WeightsError(
+            f"{path} does not match the registry's sha256 for {spec.name!r} "
+            f"(expected {spec.sha256[:12]}..., got {actual[:12]}...): corrupt or replaced"
+        )
+
+
+@dataclass(frozen=True)
+class InstalledWeights:
+    spec: WeightsSpec
+    path: Path
+    installed: bool
+    default: bool
+
+
+def list_weights() -> list[InstalledWeights]:
+    """Every registry entry with where its file would be and whether it is there."""
+    return [
+        InstalledWeights(
+            spec, spec_path(spec), spec_path(spec).is_file(), spec.name == DEFAULT_WEIGHTS
+        )
+        for spec in REGISTRY
+    ]

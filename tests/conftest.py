@@ -1,0 +1,91 @@
+"""Shared fixtures. Tests use tiny frames and tiny kernels; real sizes live in benchmarks/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+FIXTURES = TESTS_DIR / "fixtures"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# Lets tests import the oracle module tests/authors_transcription.py.
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
+@pytest.fixture(scope="session")
+def fixture_pair() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 140x100 crop of Middlebury RubberWhale: first, truth middle, second (uint8 RGB)."""
+    from PIL import Image
+
+    def load(name: str) -> np.ndarray:
+        return np.asarray(Image.open(FIXTURES / f"rubberwhale_{name}.png").convert("RGB"))
+
+    return load("frame10"), load("frame10i11"), load("frame11")
+
+
+@pytest.fixture(scope="session")
+def authors_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An authors'-format file (module-prefixed plain state dict) with plausible random weights."""
+    import torch
+    from authors_transcription import plausible_random_state_dict
+
+    path = tmp_path_factory.mktemp("weights") / "network-test.pytorch"
+    torch.save(plausible_random_state_dict(seed=0), path)
+    return path
+
+
+TINY_CONFIG_KWARGS = {"kernel_size": 5, "encoder_channels": (4, 8, 8, 8, 8)}
+
+
+def make_blend_model(kernel_size: int = 5):
+    """A network whose output is exactly the average of the two frames.
+
+    Every subnet's last layer has zero weights and a bias of sqrt(1/2) on the centre tap, so
+    both 2D kernels are 1/2 at the centre and 0 elsewhere: a known answer for every input
+    conversion, padding and tiling path.
+    """
+    import math
+
+    import torch
+
+    from sepconv.models.sepconv_net import SepConvConfig, SepConvNet
+
+    config = SepConvConfig(kernel_size=kernel_size, encoder_channels=(4, 8, 8, 8, 8))
+    model = SepConvNet(config)
+    with torch.no_grad():
+        for subnet in (
+            model.moduleVertical1,
+            model.moduleVertical2,
+            model.moduleHorizontal1,
+            model.moduleHorizontal2,
+        ):
+            subnet[7].weight.zero_()
+            subnet[7].bias.zero_()
+            subnet[7].bias[kernel_size // 2] = math.sqrt(0.5)
+    return model.eval()
+
+
+def make_random_model(seed: int = 0, kernel_size: int = 5):
+    """A tiny random network whose kernels sum to about one (outputs near the input range)."""
+    import math
+
+    import torch
+
+    from sepconv.models.sepconv_net import SepConvConfig, SepConvNet
+
+    torch.manual_seed(seed)
+    config = SepConvConfig(kernel_size=kernel_size, encoder_channels=(4, 8, 8, 8, 8))
+    model = SepConvNet(config)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(".7.bias"):
+                parameter.fill_(1.0 / (math.sqrt(2.0) * kernel_size))
+            if name.endswith(".7.weight"):
+                parameter.mul_(0.3)
+    return model.eval()

@@ -1,0 +1,93 @@
+"""Metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sepconv.metrics import interpolation_error, psnr, ssim, to_uint8
+
+
+def _frame(value: int, shape: tuple[int, int, int] = (16, 20, 3)) -> np.ndarray:
+    return np.full(shape, value, dtype=np.uint8)
+
+
+def _random(seed: int = 0, shape: tuple[int, int, int] = (16, 20, 3)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def test_identical_frames() -> None:
+    frame = _random()
+    assert psnr(frame, frame.copy()) == math.inf
+    assert interpolation_error(frame, frame.copy()) == 0.0
+    assert ssim(frame, frame.copy()) == pytest.approx(1.0)
+
+
+def test_constant_offset() -> None:
+    truth, estimate = _frame(100), _frame(110)
+    # MSE = 10^2 = 100 -> PSNR = 10 log10(255^2 / 100); IE = RMS = 10.
+    assert psnr(truth, estimate) == pytest.approx(10 * math.log10(255**2 / 100))
+    assert psnr(truth, estimate) == pytest.approx(28.1308, abs=1e-4)
+    assert interpolation_error(truth, estimate) == pytest.approx(10.0)
+    # Constant frames: no variance, SSIM is the luminance term (2ab + C1) / (a^2 + b^2 + C1).
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 110 + c1) / (100**2 + 110**2 + c1)
+    assert ssim(truth, estimate) == pytest.approx(expected, abs=1e-6)
+
+
+def test_offset_on_part_of_the_pixels_and_channels() -> None:
+    truth = _frame(50)
+    estimate = truth.copy()
+    estimate[:8, :, 0] = 70  # half the rows of one channel: 1/2 * 1/3 = 1/6 of the values
+    mse = 20**2 / 6
+    assert interpolation_error(truth, estimate) == pytest.approx(math.sqrt(mse))
+    assert psnr(truth, estimate) == pytest.approx(10 * math.log10(255**2 / mse))
+    # Symmetric in its arguments.
+    assert psnr(estimate, truth) == pytest.approx(psnr(truth, estimate))
+
+
+def test_no_uint8_wraparound() -> None:
+    truth, estimate = _frame(0), _frame(255)
+    assert interpolation_error(truth, estimate) == pytest.approx(255.0)
+    assert psnr(truth, estimate) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim, interpolation_error])
+def test_mismatches_raise(metric) -> None:
+    frame = _random()
+    with pytest.raises(ValueError, match="shape"):
+        metric(frame, _random(shape=(16, 21, 3)))
+    with pytest.raises(ValueError, match="uint8"):
+        metric(frame, frame.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        metric(frame.astype(np.uint16), frame)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        metric(frame[..., 0], frame[..., 0])
+    with pytest.raises(ValueError, match="numpy"):
+        metric(frame.tolist(), frame)
+
+
+def test_to_uint8_numpy() -> None:
+    values = np.array([-0.1, 0.0, 0.5, 1.0, 1.2, 100.4 / 255, 100.6 / 255, 0.999])
+    out = to_uint8(values)
+    assert out.dtype == np.uint8
+    # 0.5 * 255 = 127.5 rounds to even (128); 0.999 * 255 = 254.7 rounds up (truncation: 254).
+    assert out.tolist() == [0, 0, 128, 255, 255, 100, 101, 255]
+    frame = np.random.default_rng(1).random((4, 5, 3), dtype=np.float32)
+    assert to_uint8(frame).shape == (4, 5, 3)
+    assert np.array_equal(to_uint8(_frame(7) / 255.0), _frame(7))
+
+
+def test_to_uint8_torch() -> None:
+    torch = pytest.importorskip("torch")
+    values = torch.tensor([[-0.1, 0.0, 0.5], [1.0, 1.2, 100.6 / 255]], dtype=torch.float32)
+    out = to_uint8(values)
+    assert out.dtype == torch.uint8
+    assert out.tolist() == [[0, 0, 128], [255, 255, 101]]
+
+
+def test_to_uint8_rejects_other_types() -> None:
+    with pytest.raises(TypeError):
+        to_uint8([0.5])
