@@ -173,7 +173,8 @@ class Interpolator:
         tile_size: run frames larger than this (in either dimension) as overlapping windows of
             this size; None runs whole frames. See ``docs`` in the README for the difference
             this makes (measured by ``benchmarks/tiling.py``).
-        tile_margin: context kept around each window's used core.
+        tile_margin: context kept around each window's used core (at most a quarter of the
+            window is spent on it).
         backend: local-convolution backend, see :func:`sepconv.ops.separable_local_conv`.
     """
 
@@ -321,6 +322,10 @@ class Interpolator:
             kernels = self.model.predict_kernels(first[:, :3], second[:, :3])
         return Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
 
+    def _tile_margin_for(self, window: int) -> int:
+        """Context kept around a window's core: tile_margin, at most a quarter of the window."""
+        return min(self.tile_margin, window // 4)
+
     def _run_tiled(self, first: Tensor, second: Tensor) -> Tensor:
         """Overlapping windows over the padded canvas; each pixel comes from one window's core.
 
@@ -331,7 +336,7 @@ class Interpolator:
         """
         assert self.tile_size is not None
         window = max(NETWORK_STRIDE * 4, self.tile_size - self.tile_size % NETWORK_STRIDE)
-        margin = min(self.tile_margin, (window - NETWORK_STRIDE) // 2)
+        margin = self._tile_margin_for(window)
         height, width = first.shape[-2:]
         first_padded = self.model.pad_for_synthesis(first)
         second_padded = self.model.pad_for_synthesis(second)

@@ -105,8 +105,9 @@ def to_uint8(frame: Any) -> Any:
         uint8 array or tensor of the same shape, values 0..255.
     """
     if isinstance(frame, np.ndarray):
-        scaled = np.clip(frame.astype(np.float64, copy=False), 0.0, 1.0) * 255.0
-        return np.round(scaled).astype(np.uint8)
+        from sepconv.imageio import to_uint8 as numpy_to_uint8
+
+        return numpy_to_uint8(frame.astype(np.float64, copy=False))
     if type(frame).__module__.split(".")[0] == "torch":
         import torch
 

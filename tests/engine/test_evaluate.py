@@ -106,7 +106,7 @@ def test_bad_predictions_raise(dataset) -> None:
 def test_unreadable_frames_raise(dataset, tmp_path: Path) -> None:
     triplets, _ = dataset
     triplets[1].middle.unlink()
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="no such file"):
         evaluate(lambda first, last: first, triplets)
     triplets[1].middle.write_bytes(b"not a png")
     with pytest.raises(InputError, match="cannot read"):

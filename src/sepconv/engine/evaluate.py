@@ -8,8 +8,6 @@ benchmarks: it reads each triplet, asks ``predict`` for the middle frame, scores
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +20,7 @@ from PIL import Image
 from sepconv import metrics
 from sepconv.data.triplets import Triplet
 from sepconv.errors import InputError, OutputError
+from sepconv.imageio import atomic_write, read_image, to_uint8
 
 __all__ = ["EvalResult", "EvalRow", "evaluate", "load_rgb8", "save_png_atomic"]
 
@@ -30,47 +29,28 @@ Progress = Callable[[int, int, str], None]
 
 
 def load_rgb8(path: Path | str) -> np.ndarray:
-    """Read an image file as uint8 RGB of shape (H, W, 3), values 0..255.
-
-    Grey, palette and alpha images are converted to RGB (alpha is dropped).
+    """Read an image file as uint8 RGB of shape (H, W, 3), values 0..255 (alpha dropped).
 
     Raises:
         InputError: the file is missing or is not a readable image.
     """
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise InputError(f"image {str(path)!r} does not exist") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(f"cannot read image {str(path)!r}: {error}") from None
+    frame, _ = read_image(path)
+    return to_uint8(frame[:, :, :3])
 
 
 def save_png_atomic(frame: np.ndarray, path: Path | str) -> None:
-    """Write a uint8 RGB (H, W, 3) frame as PNG, atomically.
-
-    The image goes to a temporary file in the destination folder, which then replaces ``path``
-    with :func:`os.replace`, so readers never see a partial file. Parent folders are created.
+    """Write a uint8 RGB (H, W, 3) frame as PNG atomically, replacing ``path``; parents created.
 
     Raises:
         OutputError: the file cannot be written.
     """
     target = Path(path)
-    temp_name = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-        ) as handle:
-            temp_name = handle.name
-            Image.fromarray(np.ascontiguousarray(frame)).save(handle, format="PNG")
-        os.replace(temp_name, target)
-        temp_name = None
+        with atomic_write(target) as temporary:
+            Image.fromarray(np.ascontiguousarray(frame)).save(temporary, format="PNG")
     except OSError as error:
         raise OutputError(f"cannot write {str(target)!r}: {error}") from None
-    finally:
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""How far tiled inference is from whole-frame inference, on the full-size network.
+
+Runs the Interpolator on a real frame pair twice, whole and with ``tile_size``, and prints the
+largest and mean absolute difference in 8-bit gray levels (before quantisation) and the time
+of each. Weights: ``--weights FILE`` (any supported file), or by default the authors'
+architecture with plausible random weights (the oracle's, see tests/authors_transcription.py)
+since no trained weights ship yet.
+
+    python benchmarks/tiling.py ../shared/data/middlebury/Urban2 --tile 256 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_model(weights: str | None):
+    from sepconv.models.checkpoint import build_model, load_weights
+
+    if weights is not None:
+        return load_weights(weights).model, weights
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from authors_transcription import plausible_random_state_dict
+
+    from sepconv.models.checkpoint import AUTHORS_CONFIG
+
+    state = plausible_random_state_dict(seed=0)
+    return build_model(AUTHORS_CONFIG, state, Path("random")), "random authors-format weights"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sequence", type=Path, help="folder with frame10.png and frame11.png")
+    parser.add_argument("--tile", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--weights")
+    args = parser.parse_args()
+
+    from sepconv.imageio import read_image
+    from sepconv.inference import Interpolator
+
+    first, _ = read_image(args.sequence / "frame10.png")
+    second, _ = read_image(args.sequence / "frame11.png")
+    model, described = load_model(args.weights)
+    print(f"# {args.sequence} {first.shape[1]}x{first.shape[0]}, {described}")
+    start = time.perf_counter()
+    whole = Interpolator(model, device="cpu").interpolate(first, second)
+    print(f"whole frame: {time.perf_counter() - start:.1f} s")
+    print(f"{'tile':>5} {'margin':>6} {'max diff':>9} {'mean diff':>10} {'seconds':>8}")
+    for tile in args.tile:
+        interpolator = Interpolator(model, device="cpu", tile_size=tile)
+        start = time.perf_counter()
+        tiled = interpolator.interpolate(first, second)
+        seconds = time.perf_counter() - start
+        difference = np.abs(tiled.astype(np.float64) - whole) * 255.0
+        margin = interpolator._tile_margin_for(tile - tile % 32)
+        print(
+            f"{tile:>5} {margin:>6} {difference.max():>9.4f} {difference.mean():>10.5f} "
+            f"{seconds:>8.1f}"
+        )
+    print("# differences in 8-bit gray levels (0-255) before rounding")
+
+
+if __name__ == "__main__":
+    main()
