@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--save", type=Path, metavar="DIR", help="keep the predictions here")
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "train"),
+        default=None,
+        help="Vimeo-90k layout: use tri_testlist.txt / tri_trainlist.txt (default: every folder)",
+    )
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N items")
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
@@ -157,7 +163,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.dataset == "middlebury":
         items = middlebury_triplets(args.directory)
     else:
-        items = folder_triplets(args.directory)
+        items = folder_triplets(args.directory, split=args.split)
     if args.limit is not None:
         items = items[: args.limit]
     if args.method == "average":
