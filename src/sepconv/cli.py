@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
 
+    from sepconv.commands_train import add_train_command
+
+    add_train_command(commands)
+
     weights = commands.add_parser("weights", help="list the named weights and which are installed")
     weights.set_defaults(handler=_cmd_weights)
     return parser

@@ -5,6 +5,21 @@ for each input frame); the output is the sum of the two separable local convolut
 Module names follow the authors' released checkpoints (``moduleConv1.0.weight`` ...) so their
 files load with :func:`sepconv.models.checkpoint.load_authors_state_dict` after nothing but a
 key check.
+
+SepConv++ options (Niklaus, Tang and Liu, "Revisiting Adaptive Convolutions for Video Frame
+Interpolation", WACV 2021), all off by default so the default config is the authors' network:
+
+* ``input_normalization``: the network sees both frames normalised by their joint per-sample,
+  per-channel mean and standard deviation; the local convolution works on the normalised frames
+  and its output is de-normalised.
+* ``kernel_normalization``: the sum of the two local convolutions is divided by the sum of the
+  two kernels' weights (the local convolution of a ones image), so the kernels act as if they
+  summed to one.
+
+TODO (SepConv++, not implemented yet): "delayed padding" (zero-pad the frames instead of
+replicate-padding them, which with kernel normalisation ignores taps outside the frame) and the
+residual backbone of the WACV paper. Both change the architecture, so they will be new config
+flags that default off.
 """
 
 from __future__ import annotations
@@ -21,6 +36,11 @@ from sepconv.ops import Backend, separable_local_conv
 
 # Spatial sizes must be multiples of this (five 2x2 poolings).
 NETWORK_STRIDE = 32
+# Input normalisation: added to the standard deviation (constant frames have none).
+INPUT_NORMALIZATION_EPSILON = 1e-6
+# Kernel normalisation: where the summed kernel weights are smaller than this in magnitude the
+# output is not divided (as in the SepConv++ authors' code), which keeps it bounded.
+KERNEL_NORMALIZATION_EPSILON = 1e-2
 
 
 @dataclass(frozen=True)
@@ -32,11 +52,15 @@ class SepConvConfig:
         channel_order: colour order the weights were trained on. The authors' weights expect
             BGR; the public API always takes RGB and flips internally when this is "bgr".
         encoder_channels: widths of the five encoder blocks (the paper's 32-64-128-256-512).
+        input_normalization: SepConv++ input normalisation (see the module docstring).
+        kernel_normalization: SepConv++ kernel normalisation (see the module docstring).
     """
 
     kernel_size: int = 51
     channel_order: Literal["rgb", "bgr"] = "rgb"
     encoder_channels: tuple[int, ...] = field(default=(32, 64, 128, 256, 512))
+    input_normalization: bool = False
+    kernel_normalization: bool = False
 
     def __post_init__(self) -> None:
         if self.kernel_size < 1:
@@ -157,6 +181,10 @@ class SepConvNet(nn.Module):
                 f"frame size {tuple(first.shape[-2:])} must be a multiple of {NETWORK_STRIDE}; "
                 "use sepconv.inference.Interpolator for arbitrary sizes"
             )
+        if self.config.input_normalization:
+            mean, std = joint_statistics(first[:, :3], second[:, :3])
+            first = (first[:, :3] - mean) / std
+            second = (second[:, :3] - mean) / std
         joined = torch.cat([self._to_model_order(first), self._to_model_order(second)], dim=1)
         conv1 = self.moduleConv1(joined)
         conv2 = self.moduleConv2(F.avg_pool2d(conv1, kernel_size=2, stride=2))
@@ -196,13 +224,33 @@ class SepConvNet(nn.Module):
                 :meth:`pad_for_synthesis`; cast to the kernels' dtype.
         Returns:
             (B, C, H, W), not clamped.
+
+        With ``input_normalization`` the frames' statistics are taken from the unpadded
+        interior of the padded frames, which is exactly what :meth:`predict_kernels` saw (also
+        for the Interpolator's tiles). Since the local convolution is linear, convolving the
+        normalised frames and de-normalising equals ``conv(frames) + mean * (1 - S)`` with ``S``
+        the summed weights of both kernels; we compute the latter (no normalised copies). With
+        ``kernel_normalization`` as well, the mean cancels: the output is ``conv(frames) / S``.
         """
         dtype = kernels.vertical1.dtype
-        return separable_local_conv(
-            first_padded.to(dtype), kernels.vertical1, kernels.horizontal1, backend=backend
+        first_padded = first_padded.to(dtype)
+        second_padded = second_padded.to(dtype)
+        output = separable_local_conv(
+            first_padded, kernels.vertical1, kernels.horizontal1, backend=backend
         ) + separable_local_conv(
-            second_padded.to(dtype), kernels.vertical2, kernels.horizontal2, backend=backend
+            second_padded, kernels.vertical2, kernels.horizontal2, backend=backend
         )
+        if not (self.config.kernel_normalization or self.config.input_normalization):
+            return output
+        weight = kernel_sums(kernels)
+        if self.config.kernel_normalization:
+            small = weight.abs() < KERNEL_NORMALIZATION_EPSILON
+            return output / torch.where(small, torch.ones_like(weight), weight)
+        pad = self.kernel_size // 2
+        height, width = output.shape[-2:]
+        interior = (slice(None), slice(None), slice(pad, pad + height), slice(pad, pad + width))
+        mean, _ = joint_statistics(first_padded[interior], second_padded[interior])
+        return output + mean.to(dtype) * (1.0 - weight)
 
     def synthesize(
         self, first: Tensor, second: Tensor, kernels: Kernels, *, backend: Backend = "auto"
@@ -218,6 +266,28 @@ class SepConvNet(nn.Module):
     def forward(self, first: Tensor, second: Tensor, *, backend: Backend = "auto") -> Tensor:
         """Middle frame (B, 3, H, W) of two RGB frames (B, 3, H, W) in [0, 1]."""
         return self.synthesize(first, second, self.predict_kernels(first, second), backend=backend)
+
+
+def joint_statistics(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-channel mean and standard deviation of two frames taken together.
+
+    Args:
+        first, second: (B, C, H, W).
+    Returns:
+        mean, std: (B, C, 1, 1) float32; ``std`` includes INPUT_NORMALIZATION_EPSILON.
+    """
+    both = torch.cat([first.float(), second.float()], dim=-1).flatten(2)
+    std, mean = torch.std_mean(both, dim=2, correction=0, keepdim=True)
+    return mean[..., None], std[..., None] + INPUT_NORMALIZATION_EPSILON
+
+
+def kernel_sums(kernels: Kernels) -> Tensor:
+    """(B, 1, H, W): sum of the weights of both 2D kernels, i.e. the local convolution of a ones
+    image, computed as sum(v1) * sum(h1) + sum(v2) * sum(h2) (each 2D kernel is an outer
+    product)."""
+    return kernels.vertical1.sum(1, keepdim=True) * kernels.horizontal1.sum(
+        1, keepdim=True
+    ) + kernels.vertical2.sum(1, keepdim=True) * kernels.horizontal2.sum(1, keepdim=True)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,873 @@
+"""Training: the :class:`Trainer` (single process or DDP under torchrun) and its data sources.
+
+Design points:
+
+* **Exact resume.** A checkpoint holds the weights, optimizer, EMA, step, samples seen, RNG
+  states (torch, CUDA, numpy, python) and the config. The learning rate is a pure function of
+  the step, and the built-in data sources draw batch ``s`` of rank ``r`` from a generator seeded
+  with ``(seed, r, s)``, so N steps + resume + N steps equals 2N steps (bitwise on the CPU; see
+  ``tests/engine/test_train.py``).
+* **No poisoned weights.** A step whose loss or gradient is not finite is skipped (no optimizer
+  or EMA update) and reported; after ``max_bad_steps`` such steps in a row training stops with
+  a :class:`~sepconv.errors.SepconvError`.
+* **DDP.** Launched by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set) the trainer
+  joins the process group (nccl on CUDA, gloo on the CPU), wraps the network in
+  DistributedDataParallel, splits the global batch across ranks, and writes logs and
+  checkpoints on rank 0 only.
+* **Validation** goes through :func:`sepconv.engine.evaluate.evaluate` with an
+  :class:`~sepconv.inference.Interpolator` on the (EMA) model, like ``sepconv eval``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from sepconv import __version__
+from sepconv.engine.config import TrainConfig
+from sepconv.errors import SepconvError
+from sepconv.losses import build_loss
+from sepconv.models.checkpoint import (
+    FORMAT_NAME,
+    _torch_load_safely,
+    save_checkpoint,
+    save_safetensors,
+)
+from sepconv.models.sepconv_net import Kernels, SepConvNet
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "EXPORT_NAME",
+    "LOG_NAME",
+    "DistributedContext",
+    "Trainer",
+    "TranslationBatches",
+    "build_batches",
+    "learning_rate",
+    "step_seed",
+]
+
+CHECKPOINT_NAME = "last.pt"
+EXPORT_NAME = "model.safetensors"
+LOG_NAME = "log.csv"
+LOG_FIELDS = (
+    "step",
+    "samples",
+    "loss",
+    "lr",
+    "samples_per_s",
+    "grad_norm",
+    "unix_time",
+    "val_psnr",
+    "event",
+)
+
+Batch = dict[str, Tensor]
+
+
+# -- schedule and seeds ------------------------------------------------------------------------
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Learning rate for optimizer step ``step`` (0-based): linear warmup, then constant or
+    cosine decay to ``min_lr_ratio * lr`` at ``total_steps``. A pure function of the step, so a
+    resumed run continues the schedule."""
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    span = max(1, config.total_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of the data generator for batch ``step`` of ``rank`` (distinct per rank and step)."""
+    return ((seed * 1_000_003 + rank) * 1_000_000_007 + step) % (2**63 - 1)
+
+
+# -- data sources ------------------------------------------------------------------------------
+
+
+class TranslationBatches:
+    """Built-in data: random smooth textures translated by integer shifts.
+
+    ``first`` is the texture shifted by ``-d``, ``last`` by ``+d``, ``middle`` unshifted, with
+    ``d`` uniform in ``[-max_shift, max_shift]^2`` per sample: exactly solvable by a network
+    whose kernels reach ``max_shift`` pixels. Batch ``s`` comes from ``step_seed(seed, rank, s)``.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        crop_size: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        start_step: int = 0,
+        max_shift: int = 2,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.batch_size = batch_size
+        self.crop_size = crop_size
+        self.seed = seed
+        self.rank = rank
+        self.step = start_step
+        self.max_shift = max_shift
+        self.device = torch.device(device)
+
+    def batch(self, step: int) -> Batch:
+        generator = torch.Generator().manual_seed(step_seed(self.seed, self.rank, step))
+        m, size = self.max_shift, self.crop_size
+        coarse = torch.rand(self.batch_size, 3, size // 8 + 2, size // 8 + 2, generator=generator)
+        texture = nn.functional.interpolate(
+            coarse, size=(size + 2 * m + 16, size + 2 * m + 16), mode="bicubic"
+        )
+        texture = (texture + 0.15 * torch.rand(texture.shape, generator=generator)).clamp(0, 1)
+        shifts = torch.randint(-m, m + 1, (self.batch_size, 2), generator=generator).tolist()
+        frames: dict[str, list[Tensor]] = {"first": [], "middle": [], "last": []}
+        base = m + 8
+        for index, (dy, dx) in enumerate(shifts):
+            for name, sign in (("first", -1), ("middle", 0), ("last", 1)):
+                top, left = base + sign * dy, base + sign * dx
+                frames[name].append(texture[index, :, top : top + size, left : left + size])
+        return {name: torch.stack(items).to(self.device) for name, items in frames.items()}
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            yield self.batch(self.step)
+            self.step += 1
+
+
+class SyntheticBatches:
+    """``data.kind = "synthetic"``: :class:`sepconv.data.synthetic.SyntheticMotion` batches from
+    a folder of photographs; batch ``s`` of rank ``r`` from ``step_seed(seed, r, s)``."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        batch_size: int,
+        crop_size: int,
+        *,
+        seed: int,
+        rank: int,
+        start_step: int,
+        device: torch.device,
+    ) -> None:
+        try:
+            from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
+        except ImportError as error:  # pragma: no cover - the data layer ships with the package
+            raise SepconvError(f"synthetic data is unavailable: {error}") from None
+        if "photos" not in spec:
+            raise SepconvError('data.kind = "synthetic" needs data.photos (a folder of photos)')
+        options = {"size": crop_size, **dict(spec.get("options", {}))}
+        if "layer_probabilities" in options:
+            options["layer_probabilities"] = tuple(options["layer_probabilities"])
+        if "layer_softness" in options:
+            options["layer_softness"] = tuple(options["layer_softness"])
+        try:
+            motion_config = SyntheticMotionConfig(**options)
+        except (TypeError, ValueError) as error:
+            raise SepconvError(f"invalid data.options: {error}") from None
+        self.source = SyntheticMotion(spec["photos"], motion_config, device)
+        self.batch_size, self.seed, self.rank, self.step = batch_size, seed, rank, start_step
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            generator = torch.Generator().manual_seed(step_seed(self.seed, self.rank, self.step))
+            yield self.source.sample(self.batch_size, generator)
+            self.step += 1
+
+
+def build_batches(
+    spec: dict[str, Any],
+    *,
+    batch_size: int,
+    crop_size: int,
+    seed: int,
+    rank: int = 0,
+    start_step: int = 0,
+    device: torch.device | str = "cpu",
+) -> Iterable[Batch]:
+    """The batches a config's ``data`` table describes, starting at ``start_step``.
+
+    Kinds: ``"translation"`` (built-in random textures; ``max_shift``) and ``"synthetic"``
+    (``photos``: a folder; ``options``: SyntheticMotionConfig fields).
+    """
+    kind = spec.get("kind", "translation")
+    if kind == "translation":
+        return TranslationBatches(
+            batch_size,
+            crop_size,
+            seed=seed,
+            rank=rank,
+            start_step=start_step,
+            max_shift=int(spec.get("max_shift", 2)),
+            device=device,
+        )
+    if kind == "synthetic":
+        return SyntheticBatches(
+            spec,
+            batch_size,
+            crop_size,
+            seed=seed,
+            rank=rank,
+            start_step=start_step,
+            device=torch.device(device),
+        )
+    raise SepconvError(f"unknown data kind {kind!r} (use 'translation' or 'synthetic')")
+
+
+# -- distributed -------------------------------------------------------------------------------
+
+
+@dataclass
+class DistributedContext:
+    """Where this process stands in a (possibly single-process) job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, device_type: str) -> DistributedContext:
+        """Join the process group torchrun describes (nccl on CUDA, gloo otherwise)."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        rank = int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        initialized_here = False
+        if not dist.is_initialized():
+            backend = "nccl" if device_type == "cuda" else "gloo"
+            dist.init_process_group(backend=backend)
+            initialized_here = True
+        return cls(rank, world_size, local_rank, initialized_here)
+
+    def all_finite(self, flag: bool, device: torch.device) -> bool:
+        if not self.enabled:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item() > 0)
+
+    def mean(self, value: Tensor) -> Tensor:
+        if not self.enabled:
+            return value
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        return value / self.world_size
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.initialized_here and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# -- RNG state (as tensors and lists, for weights-only loading) --------------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": int(version), "internal": list(internal), "gauss": gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["internal"]), python["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def code_version() -> str:
+    """``sepconv <version>`` plus the git commit (``+dirty`` when modified) when available."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
+
+
+# -- the trainer -------------------------------------------------------------------------------
+
+
+class _TrainStep(nn.Module):
+    """The network's training forward (the module DDP wraps): kernels under optional bf16
+    autocast, the local convolution in float32."""
+
+    def __init__(self, net: SepConvNet, *, bf16: bool, channels_last: bool, backend: str) -> None:
+        super().__init__()
+        self.net = net
+        self.bf16 = bf16
+        self.channels_last = channels_last
+        self.backend = backend
+
+    def forward(self, first: Tensor, last: Tensor) -> Tensor:
+        network_first, network_last = first, last
+        if self.channels_last:
+            network_first = first.contiguous(memory_format=torch.channels_last)
+            network_last = last.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            kernels = self.net.predict_kernels(network_first, network_last)
+        kernels = Kernels(
+            *(
+                tensor.float().contiguous()
+                for tensor in (
+                    kernels.vertical1,
+                    kernels.horizontal1,
+                    kernels.vertical2,
+                    kernels.horizontal2,
+                )
+            )
+        )
+        return self.net.synthesize(first, last, kernels, backend=self.backend)  # type: ignore[arg-type]
+
+
+def _format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Trainer:
+    """Trains a :class:`SepConvNet` as ``config`` says.
+
+    Args:
+        config: the run's settings.
+        device: "cpu", "cuda", ...; default CUDA if available. Under torchrun each rank uses
+            ``cuda:LOCAL_RANK``.
+        validation: triplets to validate on (default: from ``config.validation``).
+        log_stream: where progress lines go (default: ``sys.stderr`` at construction time;
+            None: silent).
+
+    Typical use::
+
+        trainer = Trainer(config)
+        trainer.resume("auto")       # continue from output_dir/last.pt if it exists
+        trainer.run(steps=5000)      # this window's share; saves and exports at the end
+        trainer.close()
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        device: str | torch.device | None = None,
+        validation: Sequence[Any] | None = None,
+        log_stream: TextIO | None | str = "stderr",
+    ) -> None:
+        self.config = config
+        requested = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        if requested.type == "cuda" and not torch.cuda.is_available():
+            raise SepconvError("--device cuda was asked for, but no CUDA device is available")
+        self.dist = DistributedContext.from_env(requested.type)
+        if requested.type == "cuda" and self.dist.enabled:
+            requested = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(requested)
+        self.device = requested
+        if config.batch_size % self.dist.world_size:
+            raise SepconvError(
+                f"batch_size {config.batch_size} is not divisible by {self.dist.world_size} ranks"
+            )
+        self.local_batch_size = config.batch_size // self.dist.world_size
+        self.output_dir = Path(config.output_dir)
+        if log_stream == "stderr":
+            log_stream = sys.stderr
+        self.log_stream = (
+            log_stream if self.dist.is_main and not isinstance(log_stream, str) else None
+        )
+
+        # Same initial weights on every rank (DDP broadcasts rank 0's anyway).
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        random.seed(config.seed)
+        self.net = SepConvNet(config.model_config())
+        if config.init_weights:
+            self._load_initial_weights(config.init_weights)
+        self.net = self.net.to(self.device)
+        if config.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.ema: SepConvNet | None = None
+        if config.ema_decay > 0:
+            self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
+        self.step_module: nn.Module = _TrainStep(
+            self.net, bf16=config.bf16, channels_last=config.channels_last, backend=config.backend
+        )
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = DistributedDataParallel(self.step_module, device_ids=ids)
+        self.optimizer = self._build_optimizer()
+        self.loss_fn = build_loss(config.loss).to(self.device)
+        self.step = 0
+        self.samples = 0
+        self.bad_steps = 0
+        self.metrics: dict[str, float] = {}
+        self.last_saved_step = -1
+        self._validation = validation
+        self._code_version = code_version() if self.dist.is_main else __version__
+        self._data_description: dict[str, Any] = dict(config.data)
+        if config.validate_every_steps and self.dist.is_main:
+            self.validation_triplets()  # fail now, not thousands of steps in
+
+    def _load_initial_weights(self, path: str) -> None:
+        from sepconv.models.checkpoint import load_weights
+
+        loaded = load_weights(path).model
+        if loaded.config != self.net.config:
+            raise SepconvError(
+                f"init_weights {path} has model config {loaded.config.to_dict()}, but this run's "
+                f"is {self.net.config.to_dict()}"
+            )
+        self.net.load_state_dict(loaded.state_dict())
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        config = self.config
+        parameters = list(self.net.parameters())
+        if config.optimizer == "adamax":
+            return torch.optim.Adamax(parameters, lr=config.lr, betas=config.betas)
+        return torch.optim.AdamW(
+            parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        )
+
+    def validation_triplets(self) -> list[Any]:
+        """The triplets validation runs on (from ``config.validation`` unless given)."""
+        if self._validation is None:
+            self._validation = _load_validation(self.config.validation)
+        items = list(self._validation)
+        if self.config.validation_limit > 0:
+            items = items[: self.config.validation_limit]
+        return items
+
+    @property
+    def export_model(self) -> SepConvNet:
+        """The weights to evaluate and export: the EMA when enabled."""
+        return self.ema if self.ema is not None else self.net
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def checkpoint_path(self) -> Path:
+        return self.output_dir / CHECKPOINT_NAME
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Write the full training state (rank 0 only; atomic). Returns the path on rank 0."""
+        if not self.dist.is_main:
+            return None
+        target = Path(path) if path is not None else self.checkpoint_path()
+        extra: dict[str, Any] = {
+            "kind": "training",
+            "code_version": self._code_version,
+            "step": self.step,
+            "samples": self.samples,
+            "world_size": self.dist.world_size,
+            "train_config": self.config.to_dict(),
+            "data": self._data_description,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {"name": self.config.schedule, "step": self.step},
+            "rng": capture_rng_state(),
+            "metrics": dict(self.metrics),
+        }
+        if self.ema is not None:
+            extra["ema"] = self.ema.state_dict()
+        save_checkpoint(target, self.net, **extra)
+        self.last_saved_step = self.step
+        return target
+
+    def resume(self, path: str | Path) -> bool:
+        """Restore the training state from a checkpoint; ``"auto"``: ``output_dir/last.pt`` if
+        it exists (returns False when there is none). The config's model and optimizer must
+        match the checkpoint's."""
+        if str(path) == "auto":
+            path = self.checkpoint_path()
+            if not path.is_file():
+                return False
+        path = Path(path)
+        if not path.is_file():
+            raise SepconvError(f"checkpoint {path} does not exist")
+        state = _torch_load_safely(path)
+        if not isinstance(state, dict) or state.get("format") != FORMAT_NAME or "step" not in state:
+            raise SepconvError(f"{path} is not a sepconv training checkpoint")
+        if state.get("config") != self.net.config.to_dict():
+            raise SepconvError(f"{path} holds a different model config than this run's")
+        saved = state.get("train_config", {})
+        if saved.get("optimizer") != self.config.optimizer:
+            raise SepconvError(f"{path} was trained with optimizer {saved.get('optimizer')!r}")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"] if "ema" in state else state["model"])
+        self.step = int(state["step"])
+        self.samples = int(state["samples"])
+        self.metrics = dict(state.get("metrics", {}))
+        if int(state.get("world_size", 1)) == self.dist.world_size:
+            restore_rng_state(state["rng"])
+        self.last_saved_step = self.step
+        return True
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """fp16 safetensors of the (EMA) weights for inference (rank 0 only)."""
+        if not self.dist.is_main:
+            return None
+        target = Path(path) if path is not None else self.output_dir / EXPORT_NAME
+        metadata = {
+            "step": str(self.step),
+            "samples": str(self.samples),
+            "ema": str(self.ema is not None),
+            "code_version": self._code_version,
+            "train_config": json.dumps(self.config.to_dict()),
+            "metrics": json.dumps(self.metrics),
+        }
+        save_safetensors(target, self.export_model, metadata=metadata)
+        return target
+
+    # -- validation --------------------------------------------------------------------------
+
+    def validate(self) -> float:
+        """Mean PSNR of the (EMA) model on the validation triplets (rank 0; NaN elsewhere)."""
+        if not self.dist.is_main:
+            return math.nan
+        from sepconv.engine.evaluate import evaluate
+        from sepconv.inference import Interpolator
+
+        model = self.export_model
+        was_training = model.training
+        interpolator = Interpolator(model, device=self.device, backend=self.config.backend)  # type: ignore[arg-type]
+        try:
+            result = evaluate(interpolator.interpolate, self.validation_triplets())
+        finally:
+            model.train(was_training)
+        self.metrics.update(
+            {"val_psnr": result.psnr, "val_ssim": result.ssim, "val_step": self.step}
+        )
+        return result.psnr
+
+    # -- training ----------------------------------------------------------------------------
+
+    def batches(self) -> Iterable[Batch]:
+        """This rank's batches from ``config.data``, continuing at the current step."""
+        return build_batches(
+            self.config.data,
+            batch_size=self.local_batch_size,
+            crop_size=self.config.crop_size,
+            seed=self.config.seed + self.dist.rank,
+            rank=0,
+            start_step=self.step,
+            device=self.device,
+        )
+
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        decay = min(self.config.ema_decay, (1.0 + self.step) / (10.0 + self.step))
+        with torch.no_grad():
+            ema_state = self.ema.state_dict()
+            for name, value in self.net.state_dict().items():
+                if value.is_floating_point():
+                    ema_state[name].lerp_(value, 1.0 - decay)
+                else:
+                    ema_state[name].copy_(value)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimizer step on one batch; returns {"loss", "grad_norm", "lr", "skipped"}."""
+        config = self.config
+        lr = learning_rate(config, self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        first = batch["first"].to(self.device, torch.float32, non_blocking=True)
+        middle = batch["middle"].to(self.device, torch.float32, non_blocking=True)
+        last = batch["last"].to(self.device, torch.float32, non_blocking=True)
+        self.step_module.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        prediction = self.step_module(first, last)
+        loss = self.loss_fn(prediction, middle)
+        finite = self.dist.all_finite(bool(torch.isfinite(loss).item()), self.device)
+        grad_norm = math.nan
+        if finite:
+            loss.backward()
+            max_norm = config.grad_clip if config.grad_clip > 0 else math.inf
+            norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), max_norm)
+            grad_norm = float(norm.item())
+            finite = math.isfinite(grad_norm)  # identical on every rank after the all-reduce
+        if finite:
+            self.optimizer.step()
+            self._update_ema()
+            self.bad_steps = 0
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.bad_steps += 1
+        loss_value = float(self.dist.mean(loss.detach().float()).item()) if finite else math.nan
+        self.step += 1
+        self.samples += config.batch_size
+        return {"loss": loss_value, "grad_norm": grad_norm, "lr": lr, "skipped": not finite}
+
+    def run(
+        self,
+        batches: Iterable[Batch] | None = None,
+        *,
+        steps: int | None = None,
+        max_seconds: float | None = None,
+        export: bool = True,
+    ) -> dict[str, Any]:
+        """Train until ``total_steps`` (or ``steps`` more steps), then checkpoint and export.
+
+        Args:
+            batches: this rank's batch dicts {"first", "middle", "last"} ((B, 3, H, W) floats
+                in [0, 1]) for steps ``self.step``, ``self.step + 1``, ...; default
+                :meth:`batches` (from ``config.data``). For an exact resume the source must
+                continue where the checkpoint stopped.
+            steps: at most this many steps in this call (a GPU window's share).
+            max_seconds: stop after the first step that ends this many seconds after the call
+                began (then save and export as usual): fits a run into a fixed time window.
+            export: write ``model.safetensors`` at the end.
+
+        Returns:
+            ``{"step", "samples", "steps_run", "loss", "mean_loss", "seconds", "stopped"}``;
+            ``stopped`` is "done", "time limit" or "data exhausted".
+
+        Raises:
+            SepconvError: ``max_bad_steps`` consecutive non-finite steps (the last good
+                checkpoint is kept; nothing is saved from the bad state).
+        """
+        config = self.config
+        target = config.total_steps if steps is None else min(config.total_steps, self.step + steps)
+        iterator = iter(batches if batches is not None else self.batches())
+        log = _CsvLog(self.output_dir / LOG_NAME) if self.dist.is_main else None
+        started = time.perf_counter()
+        last_save_time = time.monotonic()
+        window_start, window_samples = time.perf_counter(), 0
+        first_step = self.step
+        losses: list[float] = []
+        last_loss = math.nan
+        stopped = "done"
+        try:
+            while self.step < target:
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    stopped = "data exhausted"
+                    break
+                result = self.train_step(batch)
+                window_samples += config.batch_size
+                if result["skipped"]:
+                    self._report(
+                        f"step {self.step}: non-finite loss or gradient, step skipped "
+                        f"({self.bad_steps} in a row)"
+                    )
+                    if log:
+                        log.write(self._row(result, math.nan, event="skipped"))
+                    if self.bad_steps >= config.max_bad_steps:
+                        raise SepconvError(
+                            f"training stopped at step {self.step}: {self.bad_steps} consecutive "
+                            "steps had a non-finite loss or gradient (weights left as of the last "
+                            "good step; lower lr or enable grad_clip)"
+                        )
+                    continue
+                losses.append(result["loss"])
+                last_loss = result["loss"]
+                event = ""
+                psnr = math.nan
+                if config.validate_every_steps and self.step % config.validate_every_steps == 0:
+                    psnr = self.validate()
+                    self.dist.barrier()
+                    event = "validated"
+                if self.step % max(1, config.log_every_steps) == 0 or event or self.step == target:
+                    elapsed = time.perf_counter() - window_start
+                    speed = window_samples / elapsed if elapsed > 0 else math.nan
+                    self.metrics.update({"loss": last_loss, "samples_per_s": speed})
+                    if log:
+                        log.write(self._row(result, speed, psnr=psnr, event=event))
+                    eta = (target - self.step) * config.batch_size / speed if speed else math.nan
+                    val = f" | val PSNR {psnr:.2f}" if math.isfinite(psnr) else ""
+                    self._report(
+                        f"step {self.step}/{config.total_steps} | {self.samples:,} samples | "
+                        f"loss {last_loss:.5f} | lr {result['lr']:.2e} | {speed:,.1f} samples/s "
+                        f"| grad {result['grad_norm']:.3g} | ETA {_format_duration(eta)}{val}"
+                    )
+                    window_start, window_samples = time.perf_counter(), 0
+                due_steps = (
+                    config.checkpoint_every_steps and self.step % config.checkpoint_every_steps == 0
+                )
+                due_time = (
+                    config.checkpoint_every_seconds
+                    and time.monotonic() - last_save_time >= config.checkpoint_every_seconds
+                )
+                out_of_time = (
+                    max_seconds is not None and time.perf_counter() - started >= max_seconds
+                )
+                save_now, stop_now = self._agree(bool(due_steps or due_time), out_of_time)
+                if stop_now and self.step < target:
+                    stopped = "time limit"
+                    break
+                if save_now:
+                    self.save()
+                    last_save_time = time.monotonic()
+        finally:
+            if log:
+                log.close()
+        if self.step != self.last_saved_step:
+            self.save()
+        if export:
+            self.export()
+        self.dist.barrier()
+        return {
+            "step": self.step,
+            "samples": self.samples,
+            "steps_run": self.step - first_step,
+            "loss": last_loss,
+            "mean_loss": float(np.mean(losses)) if losses else math.nan,
+            "seconds": time.perf_counter() - started,
+            "stopped": stopped,
+        }
+
+    def _agree(self, *flags: bool) -> tuple[bool, ...]:
+        """Rank 0's decisions (time-based triggers differ between ranks)."""
+        if not self.dist.enabled:
+            return flags
+        value = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=self.device)
+        dist.broadcast(value, src=0)
+        return tuple(bool(item > 0) for item in value.tolist())
+
+    def _row(
+        self, result: dict[str, Any], speed: float, *, psnr: float = math.nan, event: str = ""
+    ) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "samples": self.samples,
+            "loss": f"{result['loss']:.6g}",
+            "lr": f"{result['lr']:.6g}",
+            "samples_per_s": f"{speed:.2f}",
+            "grad_norm": f"{result['grad_norm']:.6g}",
+            "unix_time": f"{time.time():.3f}",
+            "val_psnr": f"{psnr:.4f}" if math.isfinite(psnr) else "",
+            "event": event,
+        }
+
+    def _report(self, line: str) -> None:
+        if self.log_stream is not None:
+            print(line, file=self.log_stream, flush=True)
+
+    def close(self) -> None:
+        """Leave the process group if this trainer joined it."""
+        self.dist.close()
+
+
+class _CsvLog:
+    """Appends rows to ``log.csv`` (header written once), flushing every row."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or path.stat().st_size == 0
+        self.handle = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self.writer = csv.DictWriter(self.handle, fieldnames=LOG_FIELDS)
+        if new:
+            self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.writer.writerow(row)
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _load_validation(spec: Any) -> list[Any]:
+    """``config.validation`` -> triplets: a folder (Middlebury or im1/im2/im3) or a list."""
+    from sepconv.data.triplets import Triplet, folder_triplets, middlebury_triplets
+
+    if spec is None or spec == "":
+        raise SepconvError("validate_every_steps is set but no validation triplets are given")
+    if isinstance(spec, str):
+        root = Path(spec)
+        if root.is_dir() and any(root.glob("*/frame10i11.png")):
+            return middlebury_triplets(root)
+        return folder_triplets(root)
+    items = []
+    for entry in spec:
+        try:
+            items.append(
+                Triplet(
+                    name=str(entry.get("name", Path(entry["middle"]).stem)),
+                    first=Path(entry["first"]),
+                    middle=Path(entry["middle"]),
+                    last=Path(entry["last"]),
+                )
+            )
+        except (KeyError, AttributeError, TypeError):
+            raise SepconvError("validation entries need first, middle and last paths") from None
+    return items

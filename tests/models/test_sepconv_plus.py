@@ -1,0 +1,131 @@
+"""SepConv++ options (WACV 2021): input and kernel normalisation, both off by default."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TINY_CONFIG_KWARGS
+
+from sepconv.models.checkpoint import AUTHORS_CONFIG, load_weights, save_checkpoint
+from sepconv.models.sepconv_net import (
+    KERNEL_NORMALIZATION_EPSILON,
+    Kernels,
+    SepConvConfig,
+    SepConvNet,
+    joint_statistics,
+    kernel_sums,
+)
+from sepconv.ops import separable_local_conv
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and OpenMP spinning is slow on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(seed: int = 0, **flags: bool) -> SepConvNet:
+    torch.manual_seed(seed)
+    return SepConvNet(SepConvConfig(**TINY_CONFIG_KWARGS, **flags)).eval()
+
+
+def _random_kernels(batch: int, k: int, height: int, width: int, seed: int = 1) -> Kernels:
+    generator = torch.Generator().manual_seed(seed)
+    return Kernels(*(torch.randn(batch, k, height, width, generator=generator) for _ in range(4)))
+
+
+def test_defaults_are_the_authors_architecture() -> None:
+    config = SepConvConfig()
+    assert not config.input_normalization and not config.kernel_normalization
+    assert SepConvConfig(channel_order="bgr") == AUTHORS_CONFIG
+    data = SepConvConfig(input_normalization=True, kernel_normalization=True).to_dict()
+    assert data["input_normalization"] is True and data["kernel_normalization"] is True
+    # Older configs without the flags load as the defaults.
+    old = {key: value for key, value in SepConvConfig().to_dict().items() if "normal" not in key}
+    assert SepConvConfig.from_dict(old) == SepConvConfig()
+
+
+def test_flags_survive_a_checkpoint(tmp_path) -> None:
+    model = _model(input_normalization=True, kernel_normalization=True)
+    save_checkpoint(tmp_path / "m.pt", model)
+    loaded = load_weights(tmp_path / "m.pt").model
+    assert loaded.config == model.config
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(first, second), model(first, second))
+
+
+def test_kernel_sums_is_the_convolution_of_ones() -> None:
+    kernels = _random_kernels(2, 5, 8, 8)
+    ones = torch.ones(2, 1, 12, 12)
+    expected = separable_local_conv(
+        ones, kernels.vertical1, kernels.horizontal1
+    ) + separable_local_conv(ones, kernels.vertical2, kernels.horizontal2)
+    torch.testing.assert_close(kernel_sums(kernels), expected)
+
+
+def test_kernel_normalization_reproduces_a_constant_image_for_any_kernels() -> None:
+    model = _model(kernel_normalization=True)
+    kernels = _random_kernels(2, 5, 32, 32)
+    constant = torch.full((2, 3, 32, 32), 0.37)
+    constant[1] = 0.81
+    output = model.synthesize(constant, constant, kernels)
+    usable = (kernel_sums(kernels).abs() >= KERNEL_NORMALIZATION_EPSILON).expand_as(output)
+    assert usable.float().mean() > 0.9
+    torch.testing.assert_close(output[usable], constant[usable], rtol=0, atol=1e-4)
+    # Without it, arbitrary kernels do not.
+    plain = _model().synthesize(constant, constant, kernels)
+    assert (plain - constant).abs().max() > 0.1
+
+
+def test_input_normalization_matches_the_literal_definition() -> None:
+    model = _model(input_normalization=True)
+    first, second = torch.rand(2, 2, 4, 32, 32)  # RGBA: the kernels are shared
+    kernels = _random_kernels(2, 5, 32, 32)
+    mean, std = joint_statistics(first, second)
+    literal = model.synthesize((first - mean) / std, (second - mean) / std, kernels)
+    literal = literal * std + mean
+    torch.testing.assert_close(model.synthesize(first, second, kernels), literal)
+
+
+def test_input_normalization_is_invariant_to_brightness_scale_and_offset() -> None:
+    model = _model(input_normalization=True)
+    first, second = torch.rand(2, 2, 3, 32, 32)
+    scale, offset = 0.4, 0.3
+    with torch.no_grad():
+        base = model(first, second)
+        shifted = model(first * scale + offset, second * scale + offset)
+        base_kernels = model.predict_kernels(first, second)
+        shifted_kernels = model.predict_kernels(first * scale + offset, second * scale + offset)
+    torch.testing.assert_close(shifted_kernels.vertical1, base_kernels.vertical1, atol=1e-4, rtol=0)
+    torch.testing.assert_close(shifted, base * scale + offset, atol=1e-4, rtol=0)
+
+
+def test_both_flags_reproduce_constant_frames_and_train() -> None:
+    model = _model(input_normalization=True, kernel_normalization=True).train()
+    first, second, middle = torch.rand(3, 2, 3, 32, 32)
+    output = model(first, second)
+    assert torch.isfinite(output).all()
+    (output - middle).abs().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    constant = torch.full((1, 3, 32, 32), 0.5)
+    with torch.no_grad():
+        result = model.eval()(constant, constant)
+    weight = kernel_sums(model.predict_kernels(constant, constant))
+    usable = (weight.abs() >= KERNEL_NORMALIZATION_EPSILON).expand_as(result)
+    torch.testing.assert_close(result[usable], constant[usable], atol=1e-4, rtol=0)
+
+
+def test_interpolator_runs_with_both_options_whole_and_tiled() -> None:
+    from sepconv.inference import Interpolator
+
+    model = _model(input_normalization=True, kernel_normalization=True)
+    frames = torch.rand(2, 1, 3, 40, 50)
+    whole = Interpolator(model, device="cpu").interpolate_tensor(*frames)
+    assert whole.shape == (1, 3, 40, 50) and torch.isfinite(whole).all()
+    large = torch.rand(2, 1, 4, 150, 170)  # RGBA, tiled
+    tiled = Interpolator(model, device="cpu", tile_size=128).interpolate_tensor(*large)
+    assert tiled.shape == (1, 4, 150, 170) and torch.isfinite(tiled).all()
