@@ -1,0 +1,342 @@
+"""The ``sepconv video`` and ``sepconv frames`` commands (frame-rate conversion).
+
+``add_video_commands(commands)`` adds both to the CLI's sub-parsers; the work is done by
+:mod:`sepconv.video`. Heavy imports (torch, av) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from sepconv.errors import InputError, OutputError, SepconvError
+
+FACTORS = (2, 4, 8, 16)
+NTSC_BASES = (24, 30, 48, 60, 120, 240)
+
+VIDEO_DESCRIPTION = """\
+Convert the frame rate of a video with SepConv. Reads anything FFmpeg can read; writes a new
+file (the container comes from OUTPUT's extension).
+
+--factor F (default 2): output at F x the input rate, same duration. Each input frame is
+followed by F - 1 new frames; after the last input frame the last picture is held for F - 1
+frames, so N input frames give N * F output frames and the duration (and audio sync) is kept.
+
+--fps RATE: output at any rate (24, 59.94, 60000/1001...): output frame k is shown at
+start + k / RATE and is the nearest point of the midpoint tree built between the two input
+frames around that time, interpolated --levels deep (default 3). The timing error is at most
+1 / 2**(levels + 1) of the input frame interval (1/16 by default: 2.6 ms at 24 fps); times
+that are exact midpoints (as with --factor on a constant-rate input) are exact.
+
+--slowmo: keep the input frame rate, so the clip plays F times slower (audio is dropped).
+
+Timestamps, not frame counts, place the frames, so variable-rate input works. Scene cuts
+(mean difference of blurred thumbnails above --scene-threshold) are never morphed across:
+the frame before the cut is held. Runs of duplicate frames (animation on twos, screen
+captures) count as one picture at the time of their first frame, and new frames are made
+across them; a run longer than 4 frames is a freeze and is held. Audio and subtitle streams
+are copied unchanged.
+
+The output appears only when complete (a temporary file renamed at the end). Work is done in
+segments kept in a hidden folder next to OUTPUT; after an interruption, run the same command
+with --resume to continue where it stopped (the result is the same as an uninterrupted run).
+"""
+
+
+def parse_rate(text: str) -> Fraction:
+    """Parse a frame rate: ``60``, ``59.94`` (read as 60000/1001), ``60000/1001``."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/", 1)
+            rate = Fraction(int(numerator), int(denominator))
+        else:
+            rate = Fraction(text)
+            if "." in text:
+                for base in NTSC_BASES:
+                    ntsc = Fraction(base * 1000, 1001)
+                    if abs(rate - ntsc) < Fraction(1, 100):
+                        rate = ntsc
+                        break
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(
+            f"invalid frame rate {text!r} (use 60, 59.94 or 60000/1001)"
+        ) from None
+    if rate <= 0 or rate > 10000:
+        raise argparse.ArgumentTypeError(f"frame rate must be between 0 and 10000, got {text}")
+    return rate
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scene-threshold",
+        type=float,
+        default=0.12,
+        metavar="X",
+        help="scene-cut threshold: mean absolute difference (0..1) of block-averaged "
+        "thumbnails (16 blocks wide) of consecutive frames; above it nothing is interpolated "
+        "across (default: 0.12)",
+    )
+    parser.add_argument(
+        "--dup-threshold",
+        type=float,
+        default=0.004,
+        metavar="X",
+        help="frames whose 8x8 blocks all differ by at most X (0..1) from the previous frame "
+        "are duplicates; 0: exact duplicates only; negative: off (default: 0.004)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="frame pairs interpolated together (more is faster on GPUs, uses more memory)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def add_video_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``video`` and ``frames`` commands to the CLI's sub-parsers."""
+    from sepconv.cli import _add_model_options
+
+    video = commands.add_parser(
+        "video",
+        help="convert a video's frame rate (2x, 4x, 8x, any fps, slow motion)",
+        description=VIDEO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    video.add_argument("input", type=Path, help="input video (any format FFmpeg reads)")
+    video.add_argument(
+        "-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, .mov, ...)"
+    )
+    video.add_argument(
+        "--factor",
+        type=int,
+        choices=FACTORS,
+        default=None,
+        help="frame-rate multiplier: N input frames -> N x F output frames, the last one "
+        "held (default: 2)",
+    )
+    video.add_argument(
+        "--fps",
+        type=parse_rate,
+        metavar="RATE",
+        help="output frame rate instead of --factor (60, 59.94, 60000/1001)",
+    )
+    video.add_argument(
+        "--levels",
+        type=int,
+        choices=range(1, 7),
+        default=3,
+        metavar="L",
+        help="with --fps: midpoint-tree depth (1-6); timing error <= 1/2**(L+1) of an input "
+        "frame interval (default: 3)",
+    )
+    video.add_argument(
+        "--slowmo",
+        action="store_true",
+        help="keep the input frame rate: plays F times slower, without audio",
+    )
+    video.add_argument(
+        "--codec",
+        default="libx264",
+        help="video encoder: libx264 (default), libx265, mpeg4, ffv1 (lossless; .mkv, .nut) "
+        "or png (lossless; .mov, .nut)",
+    )
+    video.add_argument(
+        "--crf",
+        type=int,
+        default=18,
+        metavar="N",
+        help="libx264/libx265 quality, 0 (lossless) to 51 (default: 18)",
+    )
+    video.add_argument(
+        "--preset",
+        default="medium",
+        help="libx264/libx265 speed preset (ultrafast ... veryslow; default: medium)",
+    )
+    video.add_argument(
+        "--no-audio", action="store_true", help="do not copy audio and subtitle streams"
+    )
+    video.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted conversion with the same input and options",
+    )
+    video.add_argument(
+        "--segment",
+        type=_positive_int,
+        default=240,
+        metavar="N",
+        help="output frames per resumable segment (default: 240)",
+    )
+    _add_common(video)
+    _add_model_options(video)
+    video.set_defaults(handler=cmd_video)
+
+    frames = commands.add_parser(
+        "frames",
+        help="interpolate a folder of PNG frames",
+        description="Interpolate an image sequence: the .png files of INPUT, sorted by name, "
+        "give (N - 1) x F + 1 frames written to OUTPUT as 000000.png, 000001.png, ... "
+        "(the input frames are outputs 0, F, 2F, ...). Scene cuts and duplicates are handled "
+        "as by `sepconv video`.",
+    )
+    frames.add_argument("input", type=Path, help="folder of .png frames")
+    frames.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    frames.add_argument(
+        "--factor", type=int, choices=FACTORS, default=2, help="frame multiplier (default: 2)"
+    )
+    _add_common(frames)
+    _add_model_options(frames)
+    frames.set_defaults(handler=cmd_frames)
+
+
+def _model_key(args: argparse.Namespace) -> dict[str, Any]:
+    """What identifies the model for resuming (a weights file by path, size and time)."""
+    key: dict[str, Any] = {
+        "weights": args.weights,
+        "precision": args.precision,
+        "padding": args.padding,
+        "tile": args.tile,
+    }
+    if args.weights is not None:
+        path = Path(args.weights)
+        if path.is_file():
+            stat = path.stat()
+            key["weights"] = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    return key
+
+
+def _check_thresholds(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.scene_threshold <= 1.0:
+        raise SepconvError("--scene-threshold must be between 0 and 1")
+    if args.dup_threshold > 1.0:
+        raise SepconvError("--dup-threshold must be at most 1")
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    """Handler of ``sepconv video``."""
+    import av
+
+    from sepconv import cli
+    from sepconv.imageio import check_output_path
+    from sepconv.video import (
+        EncoderSettings,
+        VideoJob,
+        check_codec_container,
+        convert_video,
+        open_input,
+    )
+
+    _check_thresholds(args)
+    if args.fps is not None and args.factor is not None:
+        raise SepconvError("give --factor or --fps, not both")
+    if args.fps is not None and args.slowmo:
+        raise SepconvError("--slowmo works with --factor (it keeps the input frame rate)")
+    if not 0 <= args.crf <= 51:
+        raise SepconvError("--crf must be between 0 and 51")
+    output = check_output_path(args.output, [args.input], overwrite=args.force)
+    check_codec_container(output, args.codec)
+    open_input(args.input).close()  # bad input fails here, before the model loads
+
+    job = VideoJob(
+        factor=args.factor or 2,
+        fps=args.fps,
+        slowmo=args.slowmo,
+        levels=args.levels,
+        scene_threshold=args.scene_threshold,
+        dup_threshold=args.dup_threshold,
+        segment_frames=args.segment,
+        batch_pairs=args.batch,
+        copy_audio=not args.no_audio,
+        encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
+    )
+    interpolator = cli._interpolator(args)
+    start = time.perf_counter()
+    try:
+        summary = convert_video(
+            args.input,
+            output,
+            interpolator.interpolate_tensor,
+            job,
+            resume=args.resume,
+            overwrite=args.force,
+            quiet=args.quiet,
+            key_extra=_model_key(args),
+        )
+    except KeyboardInterrupt:
+        print(
+            "sepconv: finished segments are kept; run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        raise
+    except av.error.FFmpegError as error:
+        raise OutputError(f"cannot encode {args.output}: {error}") from None
+    if not args.quiet:
+        elapsed = time.perf_counter() - start
+        rate = summary["rate"]
+        print(
+            f"wrote {args.output}: {summary['frames']} frames at {float(rate):.6g} fps "
+            f"from {summary['input_frames']} ({summary['cuts']} scene cuts, "
+            f"{summary['duplicates']} duplicates; max timing error "
+            f"{float(summary['max_timing_error']) * 1000:.2f} ms) in {elapsed:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_frames(args: argparse.Namespace) -> int:
+    """Handler of ``sepconv frames``."""
+    from sepconv import cli
+    from sepconv.video import convert_sequence, list_sequence
+
+    _check_thresholds(args)
+    files = list_sequence(args.input)
+    output: Path = args.output
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output {output} is not a folder")
+    try:
+        same = output.resolve() == args.input.resolve()
+    except OSError:
+        same = False
+    if same:
+        raise OutputError(f"output folder {output} is the input folder")
+    if output.is_dir() and any(output.iterdir()) and not args.force:
+        raise OutputError(f"{output} exists and is not empty (use --force to write into it)")
+    if len(files) < 2:
+        raise InputError(f"{args.input} has only one .png frame; need at least two")
+    interpolator = cli._interpolator(args)
+    start = time.perf_counter()
+    count = convert_sequence(
+        files,
+        output,
+        interpolator.interpolate_tensor,
+        args.factor,
+        scene_threshold=args.scene_threshold,
+        dup_threshold=args.dup_threshold,
+        batch_pairs=args.batch,
+        overwrite=True,
+        quiet=args.quiet,
+    )
+    if not args.quiet:
+        print(
+            f"wrote {count} frames to {output} from {len(files)} "
+            f"in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
