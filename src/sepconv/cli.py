@@ -25,7 +25,12 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "float32") -> None:
+    """Options shared by every command that runs a model.
+
+    `precision` is the command's default: float32 where results must be faithful (single
+    frames, evaluation), "auto" where throughput matters (video).
+    """
     parser.add_argument(
         "--weights",
         metavar="NAME_OR_PATH",
@@ -36,9 +41,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("float32", "float16", "bfloat16"),
-        default="float32",
-        help="network precision; half precision is for GPUs (default: float32)",
+        choices=("auto", "float32", "float16", "bfloat16"),
+        default=precision,
+        help="network precision; auto = bfloat16 on CPUs with native bfloat16 for 8-bit output "
+        f"(about 4x faster, within 1/255 of float32), else float32 (default: {precision})",
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="run the plain float32 reference path (no CPU fusions or compiled kernel)",
     )
     parser.add_argument(
         "--padding",
@@ -75,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("second", type=Path, help="second frame, same size")
     interpolate.add_argument("-o", "--output", type=Path, required=True, help="output image")
     interpolate.add_argument("--force", action="store_true", help="overwrite an existing output")
-    _add_model_options(interpolate)
+    add_model_options(interpolate)
     interpolate.set_defaults(handler=_cmd_interpolate)
 
     evaluate = commands.add_parser(
@@ -105,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Vimeo-90k layout: use tri_testlist.txt / tri_trainlist.txt (default: every folder)",
     )
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N items")
-    _add_model_options(evaluate)
+    add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
 
     from sepconv.commands_train import add_train_command
@@ -119,17 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interpolator(args: argparse.Namespace) -> Any:
-    from sepconv.inference import MIN_TILE_SIZE, Interpolator
+def build_interpolator(args: argparse.Namespace, bit_depth: int = 8) -> Any:
+    """The Interpolator the model options ask for; `bit_depth` of the output (8 or 16)."""
+    import torch
+
+    from sepconv.inference import MIN_TILE_SIZE, Interpolator, default_device, resolve_precision
 
     if args.tile is not None and args.tile < MIN_TILE_SIZE:
         raise SepconvError(f"--tile must be at least {MIN_TILE_SIZE} pixels")
+    try:
+        device = torch.device(args.device) if args.device else default_device()
+    except RuntimeError:
+        raise SepconvError(f"unknown device {args.device!r} (use cpu, cuda or cuda:N)") from None
+    exact = getattr(args, "exact", False)
+    precision = "float32" if exact else resolve_precision(args.precision, device, bit_depth)
     return Interpolator.from_weights(
         args.weights,
-        device=args.device,
-        precision=args.precision,
+        device=device,
+        precision=precision,
         padding=args.padding,
         tile_size=args.tile,
+        optimize=not exact,
     )
 
 
@@ -144,7 +165,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
             f"frames differ in size: {args.first} is {first.shape[1]}x{first.shape[0]}, "
             f"{args.second} is {second.shape[1]}x{second.shape[0]}"
         )
-    interpolator = _interpolator(args)
+    interpolator = build_interpolator(args, max(first_info.bit_depth, second_info.bit_depth))
     start = time.perf_counter()
     middle = interpolator.interpolate(first, second)
     elapsed = time.perf_counter() - start
@@ -181,7 +202,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         predict, described = make_flow_predictor(), "OpenCV DIS optical flow (medium), halfway"
     else:
-        interpolator = _interpolator(args)
+        interpolator = build_interpolator(args)
         predict = _sepconv_predictor(interpolator)
         described = f"sepconv weights={args.weights or 'default'} padding={args.padding}"
 

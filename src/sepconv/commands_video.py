@@ -111,7 +111,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def add_video_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``video`` and ``frames`` commands to the CLI's sub-parsers."""
-    from sepconv.cli import _add_model_options
+    from sepconv.cli import add_model_options
 
     video = commands.add_parser(
         "video",
@@ -185,7 +185,7 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         help="output frames per resumable segment (default: 240)",
     )
     _add_common(video)
-    _add_model_options(video)
+    add_model_options(video, precision="auto")
     video.set_defaults(handler=cmd_video)
 
     frames = commands.add_parser(
@@ -202,7 +202,7 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         "--factor", type=int, choices=FACTORS, default=2, help="frame multiplier (default: 2)"
     )
     _add_common(frames)
-    _add_model_options(frames)
+    add_model_options(frames, precision="auto")
     frames.set_defaults(handler=cmd_frames)
 
 
@@ -266,7 +266,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         copy_audio=not args.no_audio,
         encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
     )
-    interpolator = cli._interpolator(args)
+    interpolator = cli.build_interpolator(args)
     start = time.perf_counter()
     try:
         summary = convert_video(
@@ -320,7 +320,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
         raise OutputError(f"{output} exists and is not empty (use --force to write into it)")
     if len(files) < 2:
         raise InputError(f"{args.input} has only one .png frame; need at least two")
-    interpolator = cli._interpolator(args)
+    interpolator = cli.build_interpolator(args)
     start = time.perf_counter()
     count = convert_sequence(
         files,

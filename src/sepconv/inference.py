@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch import Tensor
+from torch import Tensor, nn
 
 from sepconv.errors import InputError
 from sepconv.models.sepconv_net import NETWORK_STRIDE, Kernels, SepConvNet, pad_to_multiple
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 Padding = Literal["improved", "paper"]
-Precision = Literal["float32", "float16", "bfloat16"]
+Precision = Literal["float32", "float16", "bfloat16", "auto"]
 PADDINGS: tuple[str, ...] = ("improved", "paper")
 PRECISIONS: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -46,6 +47,121 @@ MIN_TILE_SIZE = 4 * NETWORK_STRIDE
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_has_bfloat16() -> bool:
+    """True when this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX) for oneDNN."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - older or unusual builds
+        pass
+    try:  # pragma: no cover - fallback
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:  # pragma: no cover
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags  # pragma: no cover
+
+
+def resolve_precision(precision: str, device: str | torch.device, bit_depth: int = 8) -> str:
+    """``auto`` -> ``bfloat16`` on CPUs with native bfloat16, else ``float32``; others as given.
+
+    ``auto`` stays ``float32`` on CUDA (pass ``bfloat16``/``float16`` explicitly there) and for
+    outputs of more than 8 bits (`bit_depth`): bfloat16 kernels carry 8 significant bits, so
+    their error (measured up to about 1/4 of an 8-bit level, ``benchmarks/bench_cpu.py``) is
+    invisible at 8 bits but many 16-bit levels.
+    """
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    native = device.type == "cpu" and cpu_has_bfloat16()
+    return "bfloat16" if native and bit_depth <= 8 else "float32"
+
+
+class _FusedConv2d(nn.Module):
+    """A Conv2d (and the ReLU after it, if any) as one oneDNN call, weights in `dtype`.
+
+    Uses ``torch.ops.mkldnn._convolution_pointwise`` (what Inductor emits for conv + ReLU on
+    CPU): the ReLU is applied while the output is still in cache instead of in another pass.
+    Falls back to ``conv2d`` + ``relu`` where that op is missing. Inputs are cast to `dtype`.
+    """
+
+    def __init__(self, conv: nn.Conv2d, relu: bool, dtype: torch.dtype, fused: bool) -> None:
+        super().__init__()
+        weight = conv.weight.detach().to(dtype, copy=True)
+        self.register_buffer("weight", weight.contiguous(memory_format=torch.channels_last))
+        bias = conv.bias.detach().to(dtype, copy=True) if conv.bias is not None else None
+        self.register_buffer("bias", bias)
+        self.padding = list(conv.padding)  # type: ignore[arg-type]
+        self.stride = list(conv.stride)
+        self.dilation = list(conv.dilation)
+        self.groups = conv.groups
+        self.relu = relu
+        self.fused = fused
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.to(self.weight.dtype)
+        if self.fused:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x,
+                self.weight,
+                self.bias,
+                self.padding,
+                self.stride,
+                self.dilation,
+                self.groups,
+                "relu" if self.relu else "none",
+                [],
+                "",
+            )
+        out = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.relu(out) if self.relu else out
+
+
+def _pointwise_conv_works(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's fused conv + ReLU runs here in `dtype` (checked on a tiny input)."""
+    try:
+        conv = nn.Conv2d(2, 2, 3, padding=1)
+        x = torch.rand(1, 2, 4, 4).to(dtype).contiguous(memory_format=torch.channels_last)
+        fused = _FusedConv2d(conv, True, dtype, fused=True)(x)
+        plain = _FusedConv2d(conv, True, dtype, fused=False)(x)
+        return bool(torch.allclose(fused.float(), plain.float(), atol=5e-2))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
+def optimized_cpu_copy(model: SepConvNet, dtype: torch.dtype = torch.float32) -> SepConvNet:
+    """An inference-only copy of `model` for CPUs: weights in `dtype`, channels_last layout,
+    every conv (+ ReLU) one oneDNN call. Same forward code, so same results to rounding.
+
+    The copy is a snapshot: later changes to `model`'s weights do not reach it.
+    """
+    fused = _pointwise_conv_works(dtype)
+    # Copy the modules but not the float32 weights (the original's tensors are shared until
+    # each is replaced below by a converted copy, so the original is never modified).
+    shared = {id(tensor): tensor for tensor in (*model.parameters(), *model.buffers())}
+    optimized = copy.deepcopy(model, shared).eval()
+    for module in optimized.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        layers = list(module)
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, nn.Conv2d):
+                continue
+            relu = index + 1 < len(layers) and isinstance(layers[index + 1], nn.ReLU)
+            module[index] = _FusedConv2d(layer, relu, dtype, fused)
+            if relu:
+                module[index + 1] = nn.Identity()
+    for module in optimized.modules():
+        for name, parameter in list(module._parameters.items()):
+            if parameter is not None and id(parameter) in shared:
+                converted = parameter.detach().to(dtype, copy=True)
+                module._parameters[name] = nn.Parameter(converted, requires_grad=False)
+        for name, buffer in list(module._buffers.items()):
+            if buffer is not None and id(buffer) in shared:
+                floating = buffer.is_floating_point()
+                module._buffers[name] = buffer.to(dtype, copy=True) if floating else buffer.clone()
+    return optimized.to(memory_format=torch.channels_last)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -167,7 +283,8 @@ class Interpolator:
         model: the network (float32 weights; moved to `device`).
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available, else CPU.
         precision: "float32", or "float16"/"bfloat16" autocast for the network (the local
-            convolution always runs in float32). Half precision is meant for GPUs.
+            convolution always runs in float32), or "auto": "bfloat16" on CPUs with native
+            bfloat16 (AVX512-BF16/AMX), "float32" elsewhere (see :func:`resolve_precision`).
         padding: "improved" (pad right/bottom to a multiple of 128; the authors' default) or
             "paper" (also 25 pixels left/top, as in the paper's evaluation).
         tile_size: run frames larger than this (in either dimension) as overlapping windows of
@@ -176,6 +293,12 @@ class Interpolator:
         tile_margin: context kept around each window's used core (at most a quarter of the
             window is spent on it).
         backend: local-convolution backend, see :func:`sepconv.ops.separable_local_conv`.
+        optimize: CPU speed-ups (ignored on other devices): the network runs from an
+            inference copy of the model (see :func:`optimized_cpu_copy`: channels_last, conv +
+            ReLU fused in oneDNN, bfloat16 weights when precision is "bfloat16" instead of
+            autocast), and ``backend="auto"`` uses the compiled ``cpu`` local convolution
+            where it builds. In float32 results change only at float rounding. The copy is a
+            snapshot of the weights taken here.
     """
 
     def __init__(
@@ -188,22 +311,42 @@ class Interpolator:
         tile_size: int | None = None,
         tile_margin: int = DEFAULT_TILE_MARGIN,
         backend: Backend = "auto",
+        optimize: bool = False,
     ) -> None:
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+        if precision not in PRECISIONS and precision != "auto":
+            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
         if tile_size is not None and tile_size < MIN_TILE_SIZE:
             raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE}, got {tile_size}")
         self.device = torch.device(device) if device is not None else default_device()
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but no CUDA device is available")
         self.model = model.to(self.device).eval()
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         self.padding = padding
         self.tile_size = tile_size
         self.tile_margin = tile_margin
         self.backend = backend
+        self.optimize = optimize and self.device.type == "cpu"
+        self._fast_model: SepConvNet | None = None
+        if self.optimize and self.precision in ("float32", "bfloat16"):
+            self._fast_model = optimized_cpu_copy(self.model, PRECISIONS[self.precision])
+        self._synthesis_backend: Backend = backend
+        if self.optimize and backend == "auto":
+            from sepconv.ops.cpu import cpu_kernel_available
+
+            if cpu_kernel_available():
+                self._synthesis_backend = "cpu"
+        # SepConv++ normalisations use the kernels beyond the local convolution: no shortcut.
+        config = self.model.config
+        self._direct_bfloat16 = (
+            self._fast_model is not None
+            and self.precision == "bfloat16"
+            and self._synthesis_backend == "cpu"
+            and not getattr(config, "kernel_normalization", False)
+            and not getattr(config, "input_normalization", False)
+        )
 
     @classmethod
     def from_weights(
@@ -308,11 +451,45 @@ class Interpolator:
             middle = self._run_tiled(first, second)
         else:
             kernels = self._predict_kernels(first, second)
-            middle = self.model.synthesize(first, second, kernels, backend=self.backend)
+            middle = self._apply_kernels(
+                self.model.pad_for_synthesis(first), self.model.pad_for_synthesis(second), kernels
+            )
         return middle[:, :, top : top + height, left : left + width]
 
+    def _apply_kernels(
+        self, first_padded: Tensor, second_padded: Tensor, kernels: Kernels
+    ) -> Tensor:
+        """The model's apply_kernels, or its bfloat16-kernel shortcut (same result, exactly).
+
+        The shortcut reads a bfloat16 network's kernels as they are, in the compiled ``cpu``
+        local convolution, instead of first casting them to 4 full-size float32 copies.
+        """
+        if self._direct_bfloat16 and kernels.vertical1.dtype == torch.bfloat16:
+            from sepconv.ops.cpu import forward_bfloat16_kernels
+
+            one = forward_bfloat16_kernels(first_padded, kernels.vertical1, kernels.horizontal1)
+            two = forward_bfloat16_kernels(second_padded, kernels.vertical2, kernels.horizontal2)
+            if one is not None and two is not None:
+                return one + two
+        kernels = Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
+        return self.model.apply_kernels(
+            first_padded, second_padded, kernels, backend=self._synthesis_backend
+        )
+
     def _predict_kernels(self, first: Tensor, second: Tensor) -> Kernels:
-        """Network pass on (B, >=3, H, W) canvases (multiples of 32); float32 kernels."""
+        """Network pass on (B, >=3, H, W) canvases (multiples of 32); float32 kernels (or,
+        for :meth:`_apply_kernels`'s shortcut, the bfloat16 network's own)."""
+        if self._fast_model is not None:
+            dtype = PRECISIONS[self.precision]
+            first, second = (
+                frame[:, :3].to(dtype).contiguous(memory_format=torch.channels_last)
+                for frame in (first, second)
+            )
+            kernels = self._fast_model.predict_kernels(first, second)
+            if self._direct_bfloat16:
+                return kernels
+            # Kept channels_last: the "cpu" local convolution reads that layout directly.
+            return Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
         autocast = torch.autocast(
             device_type=self.device.type,
             dtype=PRECISIONS[self.precision],
@@ -355,11 +532,10 @@ class Interpolator:
                 kernels = self._predict_kernels(
                     first[:, :, rows, columns], second[:, :, rows, columns]
                 )
-                result = self.model.apply_kernels(
+                result = self._apply_kernels(
                     first_padded[:, :, padded_rows, padded_columns],
                     second_padded[:, :, padded_rows, padded_columns],
                     kernels,
-                    backend=self.backend,
                 )
                 middle[:, :, core_top:core_bottom, core_left:core_right] = result[
                     :,

@@ -4,7 +4,11 @@ Backends:
     ``reference``  plain PyTorch (:mod:`sepconv.ops.reference`), any device, memory-lean.
     ``triton``     Triton kernels (:mod:`sepconv.ops.triton_kernels`), CUDA tensors; also CPU
                    tensors under ``TRITON_INTERPRET=1`` (slow, for testing only).
-    ``auto``       ``triton`` for CUDA tensors, ``reference`` otherwise.
+    ``cpu``        a compiled, vectorised forward for CPU tensors (:mod:`sepconv.ops.cpu`; built
+                   on first use with the system C compiler), the reference backward. Same sums
+                   in the same order as ``reference``: results agree to float rounding.
+    ``auto``       ``triton`` for CUDA tensors, ``reference`` otherwise (the Interpolator's
+                   ``optimize=True`` picks ``cpu`` on CPUs where it builds).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import Literal
 
 from torch import Tensor
 
-Backend = Literal["auto", "reference", "triton"]
-BACKENDS: tuple[str, ...] = ("auto", "reference", "triton")
+Backend = Literal["auto", "reference", "triton", "cpu"]
+BACKENDS: tuple[str, ...] = ("auto", "reference", "triton", "cpu")
 
 
 class BackendUnavailableError(RuntimeError):
@@ -62,6 +66,20 @@ def resolve_backend(device_type: str, backend: str = "auto") -> str:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "reference":
         return backend
+    if backend == "cpu":
+        if device_type != "cpu":
+            raise BackendUnavailableError(
+                f"backend 'cpu' runs on CPU tensors, got {device_type} tensors"
+            )
+        from sepconv.ops.cpu import cpu_kernel_error
+
+        error = cpu_kernel_error()
+        if error is not None:
+            raise BackendUnavailableError(
+                f"backend 'cpu' needs a working C compiler to build its kernel ({error}); "
+                "pass backend='reference' for the pure-PyTorch path"
+            )
+        return backend
     if backend == "auto":
         if device_type != "cuda":
             return "reference"
@@ -97,7 +115,8 @@ def separable_local_conv(
             K // 2 on every side (SepConv pads with ``mode="replicate"``). Any C.
         vertical: (B, K, H, W) vertical 1D kernels, same dtype and device as `frame`.
         horizontal: (B, K, H, W) horizontal 1D kernels.
-        backend: ``auto`` (Triton on CUDA, reference elsewhere), ``reference`` or ``triton``.
+        backend: ``auto`` (Triton on CUDA, reference elsewhere), ``reference``, ``triton`` or
+            ``cpu``.
 
     Returns:
         (B, C, H, W) tensor of the inputs' dtype. Differentiable in all three inputs.
@@ -108,6 +127,10 @@ def separable_local_conv(
         from sepconv.ops.triton_kernels import separable_local_conv_triton
 
         return separable_local_conv_triton(frame, vertical, horizontal)
+    if chosen == "cpu":
+        from sepconv.ops.cpu import separable_local_conv_cpu
+
+        return separable_local_conv_cpu(frame, vertical, horizontal)
     from sepconv.ops.reference import separable_local_conv as reference_conv
 
     return reference_conv(frame, vertical, horizontal)
