@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,25 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def _install_warning_format() -> None:
+    """Show our own warnings (e.g. the out-of-memory fallback to tiles) as one stderr line;
+    others as before."""
+    original = warnings.showwarning
+    if getattr(original, "sepconv", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if category.__name__ == "OutOfMemoryFallbackWarning":
+            print(f"sepconv: warning: {message}", file=sys.stderr)
+            return
+        original(message, category, filename, lineno, file, line)
+
+    show.sepconv = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _install_warning_format()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

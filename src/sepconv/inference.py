@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.errors import InputError
+from sepconv.errors import InputError, SepconvError
 from sepconv.models.sepconv_net import NETWORK_STRIDE, Kernels, SepConvNet, pad_to_multiple
 from sepconv.ops import Backend
 
@@ -43,6 +44,17 @@ PRECISIONS: dict[str, torch.dtype] = {
 PAD_MULTIPLE = 128
 DEFAULT_TILE_MARGIN = 128
 MIN_TILE_SIZE = 4 * NETWORK_STRIDE
+# Tile sizes tried, in order, when a whole-frame pass runs out of GPU memory.
+OUT_OF_MEMORY_TILE_SIZES = (512, 256)
+
+
+class OutOfMemoryFallbackWarning(UserWarning):
+    """A pass ran out of GPU memory and is being retried in tiles (shown once per Interpolator)."""
+
+
+def _free_gpu_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def default_device() -> torch.device:
@@ -332,6 +344,7 @@ class Interpolator:
         self._fast_model: SepConvNet | None = None
         if self.optimize and self.precision in ("float32", "bfloat16"):
             self._fast_model = optimized_cpu_copy(self.model, PRECISIONS[self.precision])
+        self._out_of_memory_tile: int | None = None  # set by the out-of-memory fallback
         self._synthesis_backend: Backend = backend
         if self.optimize and backend == "auto":
             from sepconv.ops.cpu import cpu_kernel_available
@@ -405,10 +418,45 @@ class Interpolator:
         channels = first.shape[1]
         first = _to_network_channels(first.to(self.device, torch.float32))
         second = _to_network_channels(second.to(self.device, torch.float32))
-        middle = self._run_padded(first, second)
+        middle = self._run_with_memory_fallback(first, second)
         return _from_network_channels(middle.clamp_(0.0, 1.0), channels)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _run_with_memory_fallback(self, first: Tensor, second: Tensor) -> Tensor:
+        """:meth:`_run_padded`; when a whole-frame pass runs out of GPU memory (and tiling is
+        off), retry in tiles of 512, then 256 pixels (warning once), and keep the size that
+        worked for later calls. Raises SepconvError (suggesting ``--tile``) if none fits."""
+        height, width = first.shape[-2:]
+        tile = self.tile_size or self._out_of_memory_tile
+        try:
+            return self._run_padded(first, second, tile)
+        except torch.OutOfMemoryError:
+            _free_gpu_memory()
+            if self.tile_size is not None:
+                raise SepconvError(
+                    f"out of GPU memory at {width}x{height} in {tile}-pixel tiles; "
+                    "try a smaller --tile (or --device cpu)"
+                ) from None
+        for size in OUT_OF_MEMORY_TILE_SIZES:
+            if size >= max(height, width) or (tile is not None and size >= tile):
+                continue  # not tiled at this size, or already failed: the pass would fail again
+            if self._out_of_memory_tile is None:
+                warnings.warn(
+                    f"out of GPU memory at {width}x{height}: retrying in {size}-pixel tiles",
+                    OutOfMemoryFallbackWarning,
+                    stacklevel=3,
+                )
+            self._out_of_memory_tile = size
+            try:
+                return self._run_padded(first, second, size)
+            except torch.OutOfMemoryError:
+                _free_gpu_memory()
+        raise SepconvError(
+            f"out of GPU memory at {width}x{height}, even in "
+            f"{min(OUT_OF_MEMORY_TILE_SIZES)}-pixel tiles; try --tile {MIN_TILE_SIZE}, "
+            "a smaller --batch, or --device cpu"
+        )
 
     def _as_float_array(self, image: Any) -> tuple[np.ndarray, _FrameKind]:
         if isinstance(image, np.ndarray):
@@ -440,15 +488,17 @@ class Interpolator:
         bottom = pad_to_multiple(lead + height + lead, PAD_MULTIPLE) - height - lead
         return lead, right, lead, bottom
 
-    def _run_padded(self, first: Tensor, second: Tensor) -> Tensor:
-        """Frames of any size: pad to the network's canvas, run whole or tiled, crop back."""
+    def _run_padded(self, first: Tensor, second: Tensor, tile_size: int | None = None) -> Tensor:
+        """Frames of any size: pad to the network's canvas, run whole or tiled (in windows of
+        `tile_size`, default the Interpolator's), crop back."""
+        tile_size = tile_size if tile_size is not None else self.tile_size
         height, width = first.shape[-2:]
         left, right, top, bottom = self._padding_amounts(height, width)
         padding = [left, right, top, bottom]
         first = F.pad(first, padding, mode="replicate")
         second = F.pad(second, padding, mode="replicate")
-        if self.tile_size is not None and max(height, width) > self.tile_size:
-            middle = self._run_tiled(first, second)
+        if tile_size is not None and max(height, width) > tile_size:
+            middle = self._run_tiled(first, second, tile_size)
         else:
             kernels = self._predict_kernels(first, second)
             middle = self._apply_kernels(
@@ -503,7 +553,7 @@ class Interpolator:
         """Context kept around a window's core: tile_margin, at most a quarter of the window."""
         return min(self.tile_margin, window // 4)
 
-    def _run_tiled(self, first: Tensor, second: Tensor) -> Tensor:
+    def _run_tiled(self, first: Tensor, second: Tensor, tile_size: int | None = None) -> Tensor:
         """Overlapping windows over the padded canvas; each pixel comes from one window's core.
 
         Windows start on the network's 32-pixel grid, so their pooling cells coincide with the
@@ -511,8 +561,9 @@ class Interpolator:
         edges. What differs from a whole-canvas pass is only the network's context beyond
         each window, which the margin keeps far from the used core.
         """
-        assert self.tile_size is not None
-        window = max(NETWORK_STRIDE * 4, self.tile_size - self.tile_size % NETWORK_STRIDE)
+        tile_size = tile_size if tile_size is not None else self.tile_size
+        assert tile_size is not None
+        window = max(NETWORK_STRIDE * 4, tile_size - tile_size % NETWORK_STRIDE)
         margin = self._tile_margin_for(window)
         height, width = first.shape[-2:]
         first_padded = self.model.pad_for_synthesis(first)

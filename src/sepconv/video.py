@@ -291,6 +291,7 @@ class Analysis:
     end_time: Fraction = Fraction(0)
     width: int = 0
     height: int = 0
+    display_matrix: tuple[int, ...] | None = None  # the input's rotation/flip, kept on output
 
     @property
     def cuts(self) -> int:
@@ -520,6 +521,18 @@ def _frame_duration(frame: Any) -> Fraction | None:
     return None
 
 
+def _display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """The frame's display matrix (rotation/flip of phone videos), as FFmpeg's 9 int32s."""
+    import struct
+
+    for side_data in getattr(frame, "side_data", ()):
+        if getattr(side_data.type, "name", "") == "DISPLAYMATRIX":
+            data = bytes(side_data)
+            if len(data) == 36:
+                return struct.unpack("<9i", data)
+    return None
+
+
 def analyse_video(
     path: Path,
     scene_threshold: float,
@@ -534,6 +547,8 @@ def analyse_video(
         analyser.add(time, luma)
         analysis = analyser.analysis
         analysis.width, analysis.height = frame.width, frame.height
+        if len(analysis.times) == 1:
+            analysis.display_matrix = _display_matrix(frame)
         last_duration = _frame_duration(frame)
         if progress is not None:
             progress(1)
@@ -755,9 +770,12 @@ def concatenate(
     output: Path,
     input_path: Path | None,
     copy_audio: bool,
+    display_matrix: Sequence[int] | None = None,
 ) -> None:
     """Write ``output`` from the segment files (each shifted to its start time) and, if asked,
-    the input's audio and subtitle packets, interleaved by time, without re-encoding."""
+    the input's audio and subtitle packets, interleaved by time, without re-encoding.
+    ``display_matrix`` (the input's rotation, see :func:`_display_matrix`) is set on the
+    output's video stream."""
     import av
 
     with av.open(str(segments[0][0])) as first:
@@ -766,6 +784,8 @@ def concatenate(
         try:
             video = container.add_stream_from_template(template)
             video.time_base = template.time_base
+            if display_matrix is not None:
+                video.set_display_matrix(list(display_matrix))
         except BaseException:
             container.close()
             raise
@@ -891,6 +911,7 @@ def convert_video(
             temp,
             input_path,
             job.copy_audio and not job.slowmo,
+            analysis.display_matrix,
         )
     shutil.rmtree(work, ignore_errors=True)
     return {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One GPU window, run by the device tool from the repository root with carry [".device"]
+# (see scripts/prepare_device_carry.py). Checks the GPU paths, trains for TRAIN_SECONDS from
+# .device/init.safetensors when present, and leaves everything under $OUT: logs, the
+# exported fp16 weights split into 15 MiB chunks (join: cat model.safetensors.part-* > m),
+# and the training CSV. The device has torch/triton/numpy/pillow/scikit-image/safetensors
+# but not PyAV, so the package runs from src/ without installing.
+set -uo pipefail
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+OUT="${OUT:-out}"
+TRAIN_SECONDS="${TRAIN_SECONDS:-420}"
+mkdir -p "$OUT"
+python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions.txt"
+
+timeout 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_triton_kernels.py \
+  tests/data/test_synthetic.py > "$OUT/gpu_tests.txt" 2>&1
+tail -n 3 "$OUT/gpu_tests.txt"
+timeout 120 python3 benchmarks/gpu_check_ops.py > "$OUT/gpu_check_ops.txt" 2>&1
+tail -n 12 "$OUT/gpu_check_ops.txt"
+
+config="$OUT/config.json"
+python3 - "$config" <<'PY'
+import json, sys, tomllib
+from pathlib import Path
+config = tomllib.loads(Path("configs/device-l1.toml").read_text())
+if Path(".device/init.safetensors").is_file():
+    config["init_weights"] = ".device/init.safetensors"
+Path(sys.argv[1]).write_text(json.dumps(config, indent=2))
+PY
+timeout $((TRAIN_SECONDS + 120)) python3 -m sepconv train --config "$config" \
+  --time-limit "$TRAIN_SECONDS" > "$OUT/train.txt" 2>&1
+tail -n 5 "$OUT/train.txt"
+if [ -f runs/device-l1/model.safetensors ]; then
+  split -b 15M -d runs/device-l1/model.safetensors "$OUT/model.safetensors.part-"
+  cp runs/device-l1/*.csv "$OUT/" 2>/dev/null || true
+fi
+ls -la "$OUT"
