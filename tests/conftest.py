@@ -18,6 +18,31 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 
+@pytest.fixture()
+def one_thread():
+    """Tiny tensors gain nothing from threads, and OpenMP spinning is slow on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def local_conv_inputs(batch, channels, height, width, kernel, dtype=None, seed=0):
+    """Random (frame, vertical, horizontal) for the local convolution, float64 by default."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    frame = torch.rand(
+        batch, channels, height + kernel - 1, width + kernel - 1, generator=generator
+    )
+    vertical = torch.randn(batch, kernel, height, width, generator=generator)
+    horizontal = torch.randn(batch, kernel, height, width, generator=generator)
+    dtype = dtype or torch.float64
+    return frame.to(dtype), vertical.to(dtype), horizontal.to(dtype)
+
+
 @pytest.fixture(scope="session")
 def fixture_pair() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 140x100 crop of Middlebury RubberWhale: first, truth middle, second (uint8 RGB)."""

@@ -32,14 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = {"kernel_size": 5, "encoder_channels": [4, 8, 8, 8, 8]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and OpenMP spinning makes them very slow on a
-    busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def read_log(path: Path) -> list[dict[str, str]]:

@@ -17,14 +17,7 @@ from sepconv.models.sepconv_net import (
 )
 from sepconv.ops import separable_local_conv
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and OpenMP spinning is slow on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(seed: int = 0, **flags: bool) -> SepConvNet:

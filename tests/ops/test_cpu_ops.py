@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import local_conv_inputs
 
 from sepconv import ops
 from sepconv.ops import BACKENDS, BackendUnavailableError, resolve_backend, separable_local_conv
@@ -15,16 +16,6 @@ needs_kernel = pytest.mark.skipif(
     not cpu_ops.cpu_kernel_available(),
     reason=f"the CPU kernel does not build here: {cpu_ops.cpu_kernel_error()}",
 )
-
-
-def _inputs(batch, channels, height, width, kernel, dtype=torch.float64, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    frame = torch.rand(
-        batch, channels, height + kernel - 1, width + kernel - 1, generator=generator
-    )
-    vertical = torch.randn(batch, kernel, height, width, generator=generator)
-    horizontal = torch.randn(batch, kernel, height, width, generator=generator)
-    return frame.to(dtype), vertical.to(dtype), horizontal.to(dtype)
 
 
 # Widths below, at and above the 16-pixel block (with an overlapping last block), channel
@@ -42,7 +33,7 @@ SHAPES = [
 @needs_kernel
 @pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES)
 def test_cpu_forward_matches_naive_loop_float64(batch, channels, height, width, kernel):
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel)
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel)
     expected = separable_local_conv_naive(frame, vertical, horizontal)
     actual = cpu_ops.forward(frame, vertical, horizontal)
     torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
@@ -51,7 +42,9 @@ def test_cpu_forward_matches_naive_loop_float64(batch, channels, height, width, 
 @needs_kernel
 @pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES)
 def test_cpu_forward_matches_reference_float32(batch, channels, height, width, kernel):
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(
+        batch, channels, height, width, kernel, torch.float32
+    )
     expected = reference_conv(frame, vertical, horizontal)
     actual = separable_local_conv(frame, vertical, horizontal, backend="cpu")
     assert actual.dtype == torch.float32
@@ -72,7 +65,7 @@ def test_cpu_forward_at_sepconv_scale_matches_reference():
 
 @needs_kernel
 def test_cpu_backward_matches_reference():
-    inputs = _inputs(2, 3, 5, 19, 5, torch.float32, seed=3)
+    inputs = local_conv_inputs(2, 3, 5, 19, 5, torch.float32, seed=3)
     grad = torch.randn(2, 3, 5, 19, generator=torch.Generator().manual_seed(4))
     results = []
     for function in (reference_conv, cpu_ops.separable_local_conv_cpu):
@@ -86,7 +79,7 @@ def test_cpu_backward_matches_reference():
 @needs_kernel
 @pytest.mark.parametrize("kernel", [1, 3, 4])
 def test_cpu_gradcheck_float64(kernel):
-    frame, vertical, horizontal = _inputs(2, 2, 3, 17, kernel, seed=kernel)
+    frame, vertical, horizontal = local_conv_inputs(2, 2, 3, 17, kernel, seed=kernel)
     for tensor in (frame, vertical, horizontal):
         tensor.requires_grad_(True)
     assert torch.autograd.gradcheck(cpu_ops.separable_local_conv_cpu, (frame, vertical, horizontal))
@@ -94,15 +87,15 @@ def test_cpu_gradcheck_float64(kernel):
 
 @needs_kernel
 def test_cpu_backward_only_computes_requested_gradients():
-    frame, vertical, horizontal = _inputs(1, 3, 4, 4, 3)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 4, 3)
     horizontal.requires_grad_(True)
     separable_local_conv(frame, vertical, horizontal, backend="cpu").sum().backward()
     assert horizontal.grad is not None and frame.grad is None and vertical.grad is None
 
 
 @needs_kernel
-def test_cpu_accepts_non_contiguous_inputs():
-    frame, vertical, horizontal = _inputs(1, 3, 6, 18, 3, torch.float32)
+def test_cpu_accepts_non_contiguouslocal_conv_inputs():
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 6, 18, 3, torch.float32)
     expected = reference_conv(frame, vertical, horizontal)
     frame_cl = frame.contiguous(memory_format=torch.channels_last)
     wide = torch.cat([vertical, vertical], dim=3)[..., :18]  # a strided view
@@ -112,7 +105,7 @@ def test_cpu_accepts_non_contiguous_inputs():
 
 @needs_kernel
 def test_cpu_result_does_not_depend_on_the_thread_count():
-    frame, vertical, horizontal = _inputs(2, 3, 7, 21, 5, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(2, 3, 7, 21, 5, torch.float32)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -125,7 +118,7 @@ def test_cpu_result_does_not_depend_on_the_thread_count():
 
 
 def test_other_dtypes_fall_back_to_the_reference_forward():
-    frame, vertical, horizontal = _inputs(1, 3, 3, 17, 3, torch.bfloat16)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 3, 17, 3, torch.bfloat16)
     expected = reference_conv(frame, vertical, horizontal)
     assert torch.equal(cpu_ops.forward(frame, vertical, horizontal), expected)
 
@@ -140,7 +133,7 @@ def test_dispatch_reaches_the_cpu_kernel(monkeypatch):
         return original(*args)
 
     monkeypatch.setattr(cpu_ops, "separable_local_conv_cpu", spy)
-    frame, vertical, horizontal = _inputs(1, 3, 3, 17, 3, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 3, 17, 3, torch.float32)
     separable_local_conv(frame, vertical, horizontal, backend="cpu")
     assert calls
     assert resolve_backend("cpu", "cpu") == "cpu"
@@ -164,7 +157,7 @@ def test_failed_build_makes_the_backend_unavailable(monkeypatch, tmp_path):
     with pytest.raises(BackendUnavailableError, match="C compiler"):
         resolve_backend("cpu", "cpu")
     # The forward still works, through the reference.
-    frame, vertical, horizontal = _inputs(1, 2, 3, 17, 3, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(1, 2, 3, 17, 3, torch.float32)
     expected = reference_conv(frame, vertical, horizontal)
     assert torch.equal(cpu_ops.forward(frame, vertical, horizontal), expected)
     assert ops.BackendUnavailableError is BackendUnavailableError
@@ -174,7 +167,7 @@ def test_failed_build_makes_the_backend_unavailable(monkeypatch, tmp_path):
 @pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES)
 def test_cpu_reads_channels_last_kernels_directly(batch, channels, height, width, kernel):
     """Kernels as a channels_last network returns them (B, H, W, K in memory): same result."""
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel)
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel)
     expected = separable_local_conv_naive(frame, vertical, horizontal)
     vertical, horizontal = (
         tensor.contiguous(memory_format=torch.channels_last) for tensor in (vertical, horizontal)
@@ -186,7 +179,9 @@ def test_cpu_reads_channels_last_kernels_directly(batch, channels, height, width
 @needs_kernel
 @pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES[1:])
 def test_bfloat16_kernels_are_read_exactly_as_if_cast_first(batch, channels, height, width, kernel):
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(
+        batch, channels, height, width, kernel, torch.float32
+    )
     vertical, horizontal = (
         tensor.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         for tensor in (vertical, horizontal)
@@ -200,7 +195,7 @@ def test_bfloat16_kernels_are_read_exactly_as_if_cast_first(batch, channels, hei
 
 
 def test_bfloat16_kernel_path_refuses_what_it_does_not_handle():
-    frame, vertical, horizontal = _inputs(1, 3, 4, 20, 3, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 20, 3, torch.float32)
     contiguous = [tensor.to(torch.bfloat16) for tensor in (vertical, horizontal)]
     assert cpu_ops.forward_bfloat16_kernels(frame, *contiguous) is None
     assert cpu_ops.forward_bfloat16_kernels(frame, vertical, horizontal) is None
@@ -216,7 +211,7 @@ def test_cpu_kernel_works_in_a_forked_child():
     """A forked child (a DataLoader worker, say) makes its own thread pool instead of hanging."""
     import os
 
-    frame, vertical, horizontal = _inputs(1, 3, 8, 20, 3, torch.float32)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 8, 20, 3, torch.float32)
     expected = cpu_ops.forward(frame, vertical, horizontal)  # the parent's pool exists now
     threads = torch.get_num_threads()
     pid = os.fork()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import local_conv_inputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,22 +13,12 @@ from sepconv.ops.reference import separable_local_conv as reference_conv
 from sepconv.ops.reference import separable_local_conv_naive
 
 
-def _inputs(batch, channels, height, width, kernel, dtype=torch.float64, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    frame = torch.rand(
-        batch, channels, height + kernel - 1, width + kernel - 1, generator=generator
-    )
-    vertical = torch.randn(batch, kernel, height, width, generator=generator)
-    horizontal = torch.randn(batch, kernel, height, width, generator=generator)
-    return frame.to(dtype), vertical.to(dtype), horizontal.to(dtype)
-
-
 @pytest.mark.parametrize(
     ("batch", "channels", "height", "width", "kernel"),
     [(1, 3, 5, 7, 3), (2, 4, 6, 4, 5), (1, 1, 3, 3, 1), (2, 3, 4, 5, 4), (1, 3, 2, 3, 51)],
 )
 def test_reference_matches_naive_loop(batch, channels, height, width, kernel):
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel)
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel)
     expected = separable_local_conv_naive(frame, vertical, horizontal)
     actual = reference_conv(frame, vertical, horizontal)
     torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-12)
@@ -35,7 +26,7 @@ def test_reference_matches_naive_loop(batch, channels, height, width, kernel):
 
 def test_reference_matches_dense_2d_convolution_of_an_outer_product():
     # Same kernel everywhere: the op must equal an ordinary 2D correlation with v (x) h.
-    frame, vertical, horizontal = _inputs(1, 2, 6, 8, 5)
+    frame, vertical, horizontal = local_conv_inputs(1, 2, 6, 8, 5)
     vertical[:] = vertical[:, :, :1, :1]
     horizontal[:] = horizontal[:, :, :1, :1]
     kernel2d = torch.outer(vertical[0, :, 0, 0], horizontal[0, :, 0, 0])
@@ -46,14 +37,14 @@ def test_reference_matches_dense_2d_convolution_of_an_outer_product():
 
 @pytest.mark.parametrize("kernel", [1, 3, 4])
 def test_reference_gradcheck_float64(kernel):
-    frame, vertical, horizontal = _inputs(2, 2, 3, 4, kernel, seed=kernel)
+    frame, vertical, horizontal = local_conv_inputs(2, 2, 3, 4, kernel, seed=kernel)
     for tensor in (frame, vertical, horizontal):
         tensor.requires_grad_(True)
     assert torch.autograd.gradcheck(reference_conv, (frame, vertical, horizontal))
 
 
 def test_reference_backward_only_computes_requested_gradients():
-    frame, vertical, horizontal = _inputs(1, 3, 4, 4, 3)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 4, 3)
     vertical.requires_grad_(True)
     reference_conv(frame, vertical, horizontal).sum().backward()
     assert vertical.grad is not None and frame.grad is None and horizontal.grad is None
@@ -69,7 +60,7 @@ def test_reference_backward_only_computes_requested_gradients():
     dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_reference_random_shapes(batch, channels, height, width, kernel, dtype):
-    frame, vertical, horizontal = _inputs(batch, channels, height, width, kernel, dtype)
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel, dtype)
     expected = separable_local_conv_naive(frame.double(), vertical.double(), horizontal.double())
     actual = separable_local_conv(frame, vertical, horizontal, backend="reference")
     assert actual.dtype == dtype and actual.shape == (batch, channels, height, width)
@@ -77,7 +68,7 @@ def test_reference_random_shapes(batch, channels, height, width, kernel, dtype):
 
 
 def test_reference_half_precision_runs_on_cpu():
-    frame, vertical, horizontal = _inputs(1, 3, 4, 4, 3)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 4, 3)
     out = separable_local_conv(frame.bfloat16(), vertical.bfloat16(), horizontal.bfloat16())
     expected = reference_conv(frame, vertical, horizontal)
     assert out.dtype == torch.bfloat16
@@ -100,7 +91,7 @@ def test_dispatch_rejects_bad_shapes(frame_shape, kernel_shape, message):
 
 
 def test_dispatch_rejects_mixed_dtypes():
-    frame, vertical, horizontal = _inputs(1, 3, 4, 4, 3)
+    frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 4, 3)
     with pytest.raises(ValueError, match="dtype"):
         separable_local_conv(frame.float(), vertical, horizontal)
 
