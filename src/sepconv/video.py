@@ -468,7 +468,12 @@ def open_input(path: Path) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read video {where}: {_reason(exc)}") from None
     if not container.streams.video:
+        empty = not container.streams
         container.close()
+        if empty:  # e.g. an .mp4 cut short before its index (moov), or not a video at all
+            raise InputError(
+                f"cannot read video {where}: no streams found (truncated, or not a video file)"
+            )
         raise InputError(f"cannot read video {where}: it has no video stream")
     return container
 
