@@ -8,7 +8,7 @@ travel. This writes
                           network), e.g. the last window's model.safetensors
 and prints the total, which must stay under the 64 MiB carry limit.
 
-    python scripts/prepare_device_carry.py --photos ../shared/data/photos [--init runs/x/model.safetensors]
+    python scripts/prepare_device_carry.py [--init runs/x/model.safetensors]
 Then, with the device tool: command `bash scripts/device_window.sh`, carry [".device"].
 """
 

@@ -295,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - last resort: one line, no traceback
         if debug:
             raise
-        if "out of memory" in str(error).lower():
+        text = str(error).lower()
+        if type(error).__name__ == "OutOfMemoryError" or any(
+            sign in text for sign in ("out of memory", "not enough memory", "can't allocate memory")
+        ):
             print("sepconv: error: out of memory; try --tile 512", file=sys.stderr)
             return EXIT_FAILED
         print(

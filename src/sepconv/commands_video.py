@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sepconv.errors import InputError, OutputError, SepconvError
+from sepconv.errors import InputError, OutputError, SepconvError, WorkInterruptedError
 
 FACTORS = (2, 4, 8, 16)
 NTSC_BASES = (24, 30, 48, 60, 120, 240)
@@ -280,11 +280,10 @@ def cmd_video(args: argparse.Namespace) -> int:
             key_extra=_model_key(args),
         )
     except KeyboardInterrupt:
-        print(
-            "sepconv: finished segments are kept; run the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        raise
+        raise WorkInterruptedError(
+            "interrupted; finished segments are kept: run the same command with --resume "
+            "to continue"
+        ) from None
     except av.error.FFmpegError as error:
         raise OutputError(f"cannot encode {args.output}: {error}") from None
     if not args.quiet:

@@ -19,3 +19,9 @@ class WeightsError(SepconvError):
 
 class OutputError(SepconvError):
     """An output cannot be written where asked (exists, equals an input, not writable)."""
+
+
+class WorkInterruptedError(SepconvError):
+    """The user interrupted the work (Ctrl-C); the message says how to continue."""
+
+    exit_code = 130

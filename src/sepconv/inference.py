@@ -301,7 +301,9 @@ class Interpolator:
             "paper" (also 25 pixels left/top, as in the paper's evaluation).
         tile_size: run frames larger than this (in either dimension) as overlapping windows of
             this size; None runs whole frames. See ``docs`` in the README for the difference
-            this makes (measured by ``benchmarks/tiling.py``).
+            this makes (measured by ``benchmarks/tiling.py``). With None, a whole-frame pass
+            that runs out of GPU memory is retried in 512-, then 256-pixel tiles (with an
+            :class:`OutOfMemoryFallbackWarning`, once), and later frames keep that tile size.
         tile_margin: context kept around each window's used core (at most a quarter of the
             window is spent on it).
         backend: local-convolution backend, see :func:`sepconv.ops.separable_local_conv`.

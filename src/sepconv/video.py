@@ -463,7 +463,8 @@ def open_input(path: Path) -> Any:
         container = av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
         raise InputError(
-            f"cannot read video {where}: not a readable video ({_reason(exc)})"
+            f"cannot read video {where}: not a readable video: corrupt, truncated or not a "
+            f"video file ({_reason(exc)})"
         ) from None
     except OSError as exc:
         raise InputError(f"cannot read video {where}: {_reason(exc)}") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import local_conv_inputs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sepconv import ops
 from sepconv.ops import BACKENDS, BackendUnavailableError, resolve_backend, separable_local_conv
@@ -236,3 +238,31 @@ def test_cpu_kernel_works_in_a_forked_child():
             pytest.fail("the forked child hung")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@needs_kernel
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 2),
+    channels=st.integers(1, 5),
+    height=st.integers(1, 12),
+    width=st.integers(1, 40),
+    kernel=st.integers(1, 7),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    channels_last=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_cpu_random_shapes_match_reference(
+    batch, channels, height, width, kernel, dtype, channels_last, seed
+):
+    frame, vertical, horizontal = local_conv_inputs(
+        batch, channels, height, width, kernel, dtype, seed
+    )
+    if channels_last:  # the layout the Interpolator's fast path hands over
+        vertical = vertical.contiguous(memory_format=torch.channels_last)
+        horizontal = horizontal.contiguous(memory_format=torch.channels_last)
+    expected = reference_conv(frame, vertical, horizontal)
+    actual = separable_local_conv(frame, vertical, horizontal, backend="cpu")
+    assert actual.dtype == dtype and actual.shape == (batch, channels, height, width)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(actual, expected, rtol=tolerance, atol=tolerance)
