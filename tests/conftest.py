@@ -114,3 +114,17 @@ def make_random_model(seed: int = 0, kernel_size: int = 5):
             if name.endswith(".7.weight"):
                 parameter.mul_(0.3)
     return model.eval()
+
+
+def write_audio_only(path: Path) -> Path:
+    """A short silent AAC file with no video stream."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        stream.layout = "mono"
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
+        chunk.sample_rate, chunk.pts = 44100, 0
+        for packet in [*stream.encode(chunk), *stream.encode(None)]:
+            container.mux(packet)
+    return path

@@ -98,7 +98,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import make_blend_model, make_random_model
+from conftest import make_blend_model, make_random_model, write_audio_only
 from PIL import Image
 
 from sepconv.errors import SepconvError
@@ -268,16 +268,6 @@ def test_bad_images_fail_cleanly(tmp_path, blend_weights, case, fragments):
     assert_nothing_left(tmp_path, output)
 
 
-def _audio_only(path: Path) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        stream.layout = "mono"
-        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
-        chunk.sample_rate, chunk.pts = 44100, 0
-        for packet in [*stream.encode(chunk), *stream.encode(None)]:
-            container.mux(packet)
-
-
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [
@@ -308,7 +298,7 @@ def test_bad_videos_fail_cleanly(tmp_path, blend_weights, case, fragment):
         source.write_bytes(b"")
     elif case == "audio-only":
         source = tmp_path / "in.m4a"
-        _audio_only(source)
+        write_audio_only(source)
     elif case == "same-as-input":
         output = source
     before = source.read_bytes() if source.exists() and os.access(source, os.R_OK) else None

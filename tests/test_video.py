@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import make_blend_model
+from conftest import make_blend_model, write_audio_only
 
 from sepconv.cli import main
 from sepconv.commands_video import parse_rate
@@ -357,14 +357,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, weights: Path, capsys):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
     assert_one_line_error(capsys, video(corrupt), "cannot read video")
-    sound_only = tmp_path / "sound.m4a"
-    with av.open(str(sound_only), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        stream.layout = "mono"
-        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), "fltp", "mono")
-        chunk.sample_rate, chunk.pts = 44100, 0
-        for packet in [*stream.encode(chunk), *stream.encode(None)]:
-            container.mux(packet)
+    sound_only = write_audio_only(tmp_path / "sound.m4a")
     assert_one_line_error(capsys, video(sound_only), "no video stream")
     assert not output.exists()
 

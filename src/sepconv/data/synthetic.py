@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image
 
+from sepconv.data.files import list_files
 from sepconv.errors import InputError
 
 __all__ = [
@@ -142,13 +143,7 @@ class SyntheticMotionConfig:
 
 def list_photos(folder: Path | str) -> list[Path]:
     """Image files directly in ``folder`` (sorted by name)."""
-    base = Path(folder)
-    if not base.is_dir():
-        raise InputError(f"photo folder {str(base)!r} does not exist")
-    paths = sorted(p for p in base.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    if not paths:
-        raise InputError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {str(base)!r}")
-    return paths
+    return list_files(folder, PHOTO_SUFFIXES, "photo")
 
 
 def _load_photo(path: Path, max_side: int, min_side: int) -> np.ndarray:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import Dataset
 
+from sepconv.data.files import list_files
 from sepconv.errors import InputError
 
 __all__ = [
@@ -56,13 +57,7 @@ class VideoClip:
 
 def list_videos(folder: Path | str) -> list[Path]:
     """Video files directly in ``folder`` (sorted by name)."""
-    base = Path(folder)
-    if not base.is_dir():
-        raise InputError(f"video folder {str(base)!r} does not exist")
-    paths = sorted(p for p in base.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not paths:
-        raise InputError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {str(base)!r}")
-    return paths
+    return list_files(folder, VIDEO_SUFFIXES, "video")
 
 
 def decode_video(path: Path | str, max_side: int = 640) -> VideoClip:
