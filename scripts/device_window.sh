@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One GPU window, run by the device tool from the repository root with carry [".device"]
 # (see scripts/prepare_device_carry.py). Checks the GPU paths, trains for TRAIN_SECONDS from
-# .device/init.safetensors when present, and leaves everything under $OUT: logs, the
+# .device/init.safetensors when present (SKIP_BENCH=1 skips the speed benchmark), and leaves everything under $OUT: logs, the
 # exported fp16 weights split into 15 MiB chunks (join: cat model.safetensors.part-* > m),
 # and the training CSV. The device has torch/triton/numpy/pillow/scikit-image/safetensors
 # but not PyAV, so the package runs from src/ without installing.
 set -uo pipefail
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${OUT:-out}"
-TRAIN_SECONDS="${TRAIN_SECONDS:-420}"
+TRAIN_SECONDS="${TRAIN_SECONDS:-360}"
 mkdir -p "$OUT"
 python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/versions.txt"
 
@@ -17,6 +17,11 @@ timeout 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/ops/test_triton
 tail -n 3 "$OUT/gpu_tests.txt"
 timeout 120 python3 benchmarks/gpu_check_ops.py > "$OUT/gpu_check_ops.txt" 2>&1
 tail -n 12 "$OUT/gpu_check_ops.txt"
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  timeout 240 python3 benchmarks/bench_speed.py --device cuda --sizes 720p 1080p 2160p \
+    --json "$OUT/speed-gpu.json" > "$OUT/bench_speed.txt" 2>&1
+  tail -n 16 "$OUT/bench_speed.txt"
+fi
 
 config="$OUT/config.json"
 python3 - "$config" <<'PY'
