@@ -39,17 +39,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import peak_rss
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "middlebury" / "Urban2"
 WIDTH, HEIGHT = 1280, 720
-
-
-def _peak_rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _stats(seconds: list[float]) -> dict:
@@ -135,7 +129,7 @@ def child_reference(work: Path, repeat: int, weights: Path) -> dict:
         "reference": _stats(seconds),
         "network": _stats(network),
         "local_conv": _stats(local),
-        "peak_rss_mib": round(_peak_rss_mib()),
+        "peak_rss_mib": round(peak_rss() / 2**20),
     }
 
 
@@ -175,7 +169,7 @@ def child_fast(work: Path, repeat: int, pairs: int, precision: str, weights: Pat
         "fast": _stats(single),
         "video_per_frame": _stats(video),
         "threads": torch.get_num_threads(),
-        "peak_rss_mib": round(_peak_rss_mib()),
+        "peak_rss_mib": round(peak_rss() / 2**20),
     }
 
 

@@ -19,26 +19,9 @@ import subprocess
 import sys
 import time
 
+from _common import peak_rss, reset_peak_rss
+
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
-
-
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss() -> int:
-    """Reset the kernel's peak-RSS mark (Linux) and return the current RSS in bytes."""
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
-    return _status_bytes("VmRSS")
-
-
-def _peak_rss() -> int:
-    return _status_bytes("VmHWM")
 
 
 def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -> dict:
@@ -59,7 +42,7 @@ def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    base_rss = _reset_peak_rss()
+    base_rss = reset_peak_rss()
     start = time.perf_counter()
     out = separable_local_conv(frame, vertical, horizontal, backend=backend)
     if backward:
@@ -67,7 +50,7 @@ def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    extra = torch.cuda.max_memory_allocated() - base if device == "cuda" else _peak_rss() - base_rss
+    extra = torch.cuda.max_memory_allocated() - base if device == "cuda" else peak_rss() - base_rss
     inputs = sum(t.numel() * t.element_size() for t in (frame, vertical, horizontal))
     return {
         "size": size,

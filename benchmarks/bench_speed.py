@@ -50,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import load_model, peak_rss, reset_peak_rss
+
 REPO = Path(__file__).resolve().parent.parent
 URBAN2 = REPO.parent / "shared" / "data" / "middlebury" / "Urban2"
 SIZES = {"tiny": (64, 96), "720p": (720, 1280), "1080p": (1080, 1920), "2160p": (2160, 3840)}
@@ -88,14 +90,6 @@ GPU_TRAIN = {
 # -- memory -------------------------------------------------------------------------------------
 
 
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _reset_peak(device: str) -> None:
     if device == "cuda":
         import torch
@@ -103,8 +97,7 @@ def _reset_peak(device: str) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         return
-    with open("/proc/self/clear_refs", "w") as clear:  # Linux: resets VmHWM to VmRSS
-        clear.write("5")
+    reset_peak_rss()
 
 
 def _peak_mib(device: str) -> float:
@@ -112,7 +105,7 @@ def _peak_mib(device: str) -> float:
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20
-    return _status_bytes("VmHWM") / 2**20
+    return peak_rss() / 2**20
 
 
 def _sync(device: str) -> None:
@@ -142,21 +135,6 @@ def _frames(height: int, width: int):
     image = np.stack([np.sin(x / 37.0), np.cos(y / 23.0), np.sin((x + y) / 51.0)], axis=2)
     image = np.rint((image * 0.5 + 0.5) * 255).astype(np.uint8)
     return [image[:, :width].copy(), image[:, 3:].copy()], "synthetic (Urban2 not found)"
-
-
-def load_model(weights: str | None):
-    """The network (float32, CPU) and a description of its weights."""
-    from sepconv.models.checkpoint import AUTHORS_CONFIG, build_model, load_weights
-
-    if weights:
-        return load_weights(weights).model, f"weights {weights}"
-    tests = str(REPO / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    from authors_transcription import plausible_random_state_dict
-
-    state = plausible_random_state_dict(seed=0)
-    return build_model(AUTHORS_CONFIG, state, Path("random")), "authors' architecture, random"
 
 
 # -- measurements (each in its own process when run through main) ------------------------------

@@ -12,25 +12,11 @@ since no trained weights ship yet.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def load_model(weights: str | None):
-    from sepconv.models.checkpoint import build_model, load_weights
-
-    if weights is not None:
-        return load_weights(weights).model, weights
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from authors_transcription import plausible_random_state_dict
-
-    from sepconv.models.checkpoint import AUTHORS_CONFIG
-
-    state = plausible_random_state_dict(seed=0)
-    return build_model(AUTHORS_CONFIG, state, Path("random")), "random authors-format weights"
+from _common import load_model
 
 
 def main() -> None:

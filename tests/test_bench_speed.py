@@ -13,6 +13,8 @@ SCRIPT = REPO_ROOT / "benchmarks" / "bench_speed.py"
 
 
 def _module():
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))  # the script imports benchmarks/_common.py
     spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
