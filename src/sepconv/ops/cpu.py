@@ -382,18 +382,13 @@ def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor
     return _launch(_BF16_KERNELS, frame.contiguous(), vertical, horizontal)
 
 
-class _SeparableLocalConvCPU(torch.autograd.Function):
+class _SeparableLocalConvCPU(reference.SeparableLocalConvFunction):
+    """Compiled forward; the backward is the reference's (inherited)."""
+
     @staticmethod
     def forward(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
         ctx.save_for_backward(frame, vertical, horizontal)
         return forward(frame, vertical, horizontal)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        frame, vertical, horizontal = ctx.saved_tensors
-        return reference.backward(
-            grad_out.contiguous(), frame, vertical, horizontal, tuple(ctx.needs_input_grad[:3])
-        )
 
 
 def separable_local_conv_cpu(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:

@@ -83,7 +83,12 @@ def backward(
     return grad_frame, grad_vertical, grad_horizontal
 
 
-class _SeparableLocalConv(torch.autograd.Function):
+class SeparableLocalConvFunction(torch.autograd.Function):
+    """Autograd wrapper: reference forward, recomputing reference backward.
+
+    Faster forwards (sepconv.ops.cpu) subclass it and override only ``forward``.
+    """
+
     @staticmethod
     def forward(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
         ctx.save_for_backward(frame, vertical, horizontal)
@@ -108,7 +113,7 @@ def separable_local_conv(frame: Tensor, vertical: Tensor, horizontal: Tensor) ->
     Returns:
         (B, C, H, W), same dtype and device as the inputs.
     """
-    return _SeparableLocalConv.apply(frame, vertical, horizontal)
+    return SeparableLocalConvFunction.apply(frame, vertical, horizontal)
 
 
 def separable_local_conv_naive(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
