@@ -7,6 +7,7 @@ is torch.cuda.max_memory_allocated above the inputs.
 
     python benchmarks/bench_op.py                   # reference op, CPU, forward
     python benchmarks/bench_op.py --backward        # forward + backward
+    python benchmarks/bench_op.py --backend cpu --backward --no-frame-grad   # as in training
     python benchmarks/bench_op.py --device cuda --backend triton
 """
 
@@ -24,7 +25,9 @@ from _common import peak_rss, reset_peak_rss
 SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
 
 
-def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -> dict:
+def measure(
+    size: str, device: str, backend: str, backward: bool, kernel: int, frame_grad: bool = True
+) -> dict:
     import torch
 
     from sepconv.ops import separable_local_conv
@@ -36,7 +39,7 @@ def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -
     horizontal = torch.rand(1, kernel, height, width, generator=generator) / kernel
     frame, vertical, horizontal = (t.to(device) for t in (frame, vertical, horizontal))
     if backward:
-        for tensor in (frame, vertical, horizontal):
+        for tensor in (frame, vertical, horizontal) if frame_grad else (vertical, horizontal):
             tensor.requires_grad_(True)
     if device == "cuda":
         torch.cuda.synchronize()
@@ -56,7 +59,7 @@ def measure(size: str, device: str, backend: str, backward: bool, kernel: int) -
         "size": size,
         "device": device,
         "backend": backend,
-        "pass": "forward+backward" if backward else "forward",
+        "pass": ("forward+backward" + ("" if frame_grad else "(k)")) if backward else "forward",
         "ms": round(seconds * 1000, 1),
         "extra_memory_mib": round(extra / 2**20, 1),
         "inputs_mib": round(inputs / 2**20, 1),
@@ -70,17 +73,29 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--backward", action="store_true")
+    parser.add_argument(
+        "--no-frame-grad",
+        action="store_true",
+        help="backward for the kernels only (as in training, where frames are inputs)",
+    )
     parser.add_argument("--kernel", type=int, default=51)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = measure(args.child, args.device, args.backend, args.backward, args.kernel)
+        result = measure(
+            args.child,
+            args.device,
+            args.backend,
+            args.backward,
+            args.kernel,
+            frame_grad=not args.no_frame_grad,
+        )
         print(json.dumps(result))
         return
     print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(
-        f"{'size':<6} {'device':<6} {'backend':<9} {'pass':<17} {'ms':>9} {'extra MiB':>10} "
+        f"{'size':<6} {'device':<6} {'backend':<9} {'pass':<20} {'ms':>9} {'extra MiB':>10} "
         f"{'inputs MiB':>11}"
     )
     for size in args.sizes:
@@ -98,10 +113,12 @@ def main() -> None:
         ]
         if args.backward:
             command.append("--backward")
+        if args.no_frame_grad:
+            command.append("--no-frame-grad")
         completed = subprocess.run(command, capture_output=True, text=True, check=True)
         row = json.loads(completed.stdout.strip().splitlines()[-1])
         print(
-            f"{row['size']:<6} {row['device']:<6} {row['backend']:<9} {row['pass']:<17} "
+            f"{row['size']:<6} {row['device']:<6} {row['backend']:<9} {row['pass']:<20} "
             f"{row['ms']:>9.1f} {row['extra_memory_mib']:>10.1f} {row['inputs_mib']:>11.1f}"
         )
     print(f"# torch {row['torch']}, {row['threads']} threads")

@@ -71,29 +71,14 @@ TINY_CONFIG_KWARGS = {"kernel_size": 5, "encoder_channels": (4, 8, 8, 8, 8)}
 def make_blend_model(kernel_size: int = 5):
     """A network whose output is exactly the average of the two frames.
 
-    Every subnet's last layer has zero weights and a bias of sqrt(1/2) on the centre tap, so
-    both 2D kernels are 1/2 at the centre and 0 elsewhere: a known answer for every input
-    conversion, padding and tiling path.
+    ``initialize_as_average`` with zero weights in every subnet's last layer: both 2D kernels
+    are 1/2 at the centre and 0 elsewhere, a known answer for every input conversion, padding
+    and tiling path.
     """
-    import math
-
-    import torch
-
-    from sepconv.models.sepconv_net import SepConvConfig, SepConvNet
+    from sepconv.models.sepconv_net import SepConvConfig, SepConvNet, initialize_as_average
 
     config = SepConvConfig(kernel_size=kernel_size, encoder_channels=(4, 8, 8, 8, 8))
-    model = SepConvNet(config)
-    with torch.no_grad():
-        for subnet in (
-            model.moduleVertical1,
-            model.moduleVertical2,
-            model.moduleHorizontal1,
-            model.moduleHorizontal2,
-        ):
-            subnet[7].weight.zero_()
-            subnet[7].bias.zero_()
-            subnet[7].bias[kernel_size // 2] = math.sqrt(0.5)
-    return model.eval()
+    return initialize_as_average(SepConvNet(config), weight_scale=0.0).eval()
 
 
 def make_random_model(seed: int = 0, kernel_size: int = 5):

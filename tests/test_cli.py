@@ -232,6 +232,22 @@ def test_eval_prints_a_table_and_saves(tmp_path, tiny_middlebury, blend_weights)
 
     data = json.loads(report.read_text())
     assert data["method"] == "sepconv" and "psnr" in json.dumps(data).lower()
+    assert len(data["weights_sha256"]) == 64 and data["ensemble"] == 1
+    assert data["precision"] == "float32"
+
+
+def test_ensemble_option(tmp_path, tiny_middlebury, blend_weights):
+    report = tmp_path / "result.json"
+    result = run_cli(
+        "eval", "middlebury", tiny_middlebury, "--weights", blend_weights, "--ensemble", "2",
+        "--json", report,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "ensemble=2" in result.stdout
+    import json
+
+    assert json.loads(report.read_text())["ensemble"] == 2
+    assert run_cli("eval", "middlebury", tiny_middlebury, "--ensemble", "3").returncode == 2
 
 
 def test_eval_baseline_needs_no_weights(tiny_middlebury):

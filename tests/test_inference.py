@@ -167,7 +167,39 @@ def test_half_precision_option_runs_and_stays_close(random_interpolator):
     assert np.abs(full - half).max() < 0.1
 
 
+def test_ensemble_averages_the_flipped_and_time_reversed_passes(random_interpolator):
+    first, second = (
+        torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(s)) for s in (1, 2)
+    )
+    model = random_interpolator.model
+    plain = Interpolator(model, device="cpu")
+
+    def run(one, two, dims):
+        flip = (lambda t: t.flip(dims)) if dims else (lambda t: t)
+        return flip(plain.interpolate_tensor(flip(one), flip(two)))
+
+    expected = {
+        1: run(first, second, ()),
+        2: (run(first, second, ()) + run(second, first, ())) / 2,
+        4: sum(run(a, b, d) for d in ((), (-1,)) for a, b in ((first, second), (second, first)))
+        / 4,
+    }
+    for size, want in expected.items():
+        got = Interpolator(model, device="cpu", ensemble=size).interpolate_tensor(first, second)
+        torch.testing.assert_close(got, want.clamp(0, 1), atol=1e-6, rtol=0)
+    eight = Interpolator(model, device="cpu", ensemble=8).interpolate_tensor(first, second)
+    assert (eight - expected[1]).abs().max() > 1e-4  # the variants really differ
+    # Variants of an exactly symmetric model (the frame average) all agree.
+    blend = make_blend_model()
+    single = Interpolator(blend, device="cpu").interpolate_tensor(first, second)
+    torch.testing.assert_close(
+        Interpolator(blend, device="cpu", ensemble=8).interpolate_tensor(first, second), single
+    )
+
+
 def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="ensemble"):
+        Interpolator(make_blend_model(), ensemble=3)
     with pytest.raises(ValueError, match="padding"):
         Interpolator(make_blend_model(), padding="zeros")
     with pytest.raises(ValueError, match="tile_size"):

@@ -65,6 +65,14 @@ def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "floa
         default=None,
         help="process frames larger than N pixels in overlapping N x N windows (saves memory)",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=1,
+        help="average N flipped / time-reversed passes (self-ensembling; N times slower; "
+        "default: 1, off)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +159,7 @@ def build_interpolator(args: argparse.Namespace, bit_depth: int = 8) -> Any:
         precision=precision,
         padding=args.padding,
         tile_size=args.tile,
+        ensemble=args.ensemble,
         optimize=not exact,
     )
 
@@ -205,7 +214,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         interpolator = build_interpolator(args)
         predict = _sepconv_predictor(interpolator)
-        described = f"sepconv weights={args.weights or 'default'} padding={args.padding}"
+        described = (
+            f"sepconv weights={args.weights or 'default'} padding={args.padding} "
+            f"precision={interpolator.precision} ensemble={args.ensemble}"
+        )
 
     def progress(done: int, total: int, name: str) -> None:
         print(f"\r[{done}/{total}] {name[:40]:<40}", end="", file=sys.stderr, flush=True)
@@ -215,17 +227,33 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{args.dataset} {args.directory}: {described}")
     print(result.to_table())
     if args.json is not None:
+        import torch
+
         from sepconv.imageio import atomic_write
 
         payload = {
             "dataset": args.dataset,
             "directory": str(args.directory),
             "method": args.method,
-            "weights": args.weights,
-            "padding": args.padding,
             "sepconv_version": __version__,
-            **result.to_dict(),
+            "torch_version": torch.__version__,
         }
+        if args.method == "sepconv":
+            from sepconv.models.checkpoint import sha256_of
+            from sepconv.weights import resolve_weights
+
+            weights_path, _ = resolve_weights(args.weights)
+            payload |= {
+                "weights": args.weights or "default",
+                "weights_sha256": sha256_of(weights_path),
+                "padding": args.padding,
+                "precision": interpolator.precision,
+                "ensemble": args.ensemble,
+                "tile": args.tile,
+                "exact": args.exact,
+                "device": str(interpolator.device),
+            }
+        payload |= result.to_dict()
         with atomic_write(args.json) as temporary:
             Path(temporary).write_text(json.dumps(payload, indent=2))
     return EXIT_OK

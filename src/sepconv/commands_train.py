@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sepconv.errors import SepconvError
+from sepconv.errors import SepconvError, WorkInterruptedError
 
 __all__ = ["add_train_command", "run_train"]
 
@@ -94,4 +94,9 @@ def run_train(args: argparse.Namespace) -> int:
             "weights": str(Path(config.output_dir) / "model.safetensors"),
         }
         print(json.dumps(summary))
+    if result["stopped"] == "interrupted":
+        raise WorkInterruptedError(
+            f"interrupted at step {result['step']}; the checkpoint is saved: run the same "
+            "command with --resume auto to continue"
+        )
     return 0

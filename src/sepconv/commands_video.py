@@ -213,6 +213,7 @@ def _model_key(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "padding": args.padding,
         "tile": args.tile,
+        "ensemble": args.ensemble,
     }
     if args.weights is not None:
         path = Path(args.weights)

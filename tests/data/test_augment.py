@@ -122,24 +122,24 @@ def test_training_batches_mix_sources() -> None:
     generator = torch.Generator().manual_seed(0)
     photos = (torch.rand((2, 3, 120, 120), generator=generator) * 255).to(torch.uint8)
     synthetic = SyntheticMotion(photos, SyntheticMotionConfig(size=40, max_translation=4.0))
-    batches = TrainingBatches(
-        [synthetic, _ConstantDataset()], [0.75, 0.25], 8, "cpu", seed=1, size=32
-    )
-    iterator = iter(batches)
+
+    def make(**kwargs) -> TrainingBatches:
+        sources = [synthetic, _ConstantDataset()]
+        return TrainingBatches(sources, [0.75, 0.25], 8, "cpu", seed=1, size=32, **kwargs)
+
+    iterator = iter(make())
     first = next(iterator)
     second = next(iterator)
+    iterator.close()
     for batch in (first, second):
         assert set(batch) == {"first", "middle", "last"}
         assert batch["middle"].shape == (8, 3, 32, 32)
         # The last two samples come from the constant dataset (middle = frame + 0.01).
         constant = batch["middle"][6:]
         assert torch.all(constant.amax((1, 2, 3)) == constant.amin((1, 2, 3)))
-    again = next(
-        iter(
-            TrainingBatches(
-                [synthetic, _ConstantDataset()], [0.75, 0.25], 8, "cpu", seed=1, size=32
-            )
-        )
-    )
-    assert all(torch.equal(first[k], again[k]) for k in first)
+    # Step-indexed: batch s is the s-th batch of the stream, whatever the threads.
+    unthreaded = make(num_workers=0, prefetch=False)
+    assert all(torch.equal(first[k], unthreaded.batch(0)[k]) for k in first)
+    assert all(torch.equal(second[k], make().batch(1)[k]) for k in first)
+    assert all(torch.equal(second[k], next(iter(make(start_step=1)))[k]) for k in first)
     assert not torch.equal(first["middle"], second["middle"])

@@ -6,9 +6,11 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +77,8 @@ def test_config_files(tmp_path: Path) -> None:
         TrainConfig(optimizer="sgd")
     with pytest.raises(SepconvError, match="does not exist"):
         load_train_config(tmp_path / "none.toml")
-    for name in ("sepconv-l1.toml", "smoke.toml"):
-        assert load_train_config(REPO / "configs" / name).model_config()
+    for path in sorted((REPO / "configs").glob("*.toml")):
+        assert load_train_config(path).model_config(), path.name
 
 
 def test_learning_rate_schedule() -> None:
@@ -411,3 +413,118 @@ def test_synthetic_data_kind(tmp_path: Path) -> None:
     assert math.isfinite(trainer.run(export=False)["loss"])
     with pytest.raises(SepconvError, match="data kind"):
         Trainer(tiny_config(tmp_path, data={"kind": "nope"}), log_stream=None).batches()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_finishes_the_step_and_saves(tmp_path: Path, signum: int) -> None:
+    trainer = Trainer(tiny_config(tmp_path, total_steps=50), log_stream=None)
+
+    def signalling_batches():
+        for index, batch in enumerate(trainer.batches()):
+            if index == 3:
+                os.kill(os.getpid(), signum)  # arrives during step 4
+            yield batch
+
+    handler_before = signal.getsignal(signum)
+    result = trainer.run(signalling_batches())
+    assert result["stopped"] == "interrupted"
+    assert result["step"] == 4
+    assert torch.load(trainer.checkpoint_path(), weights_only=True)["step"] == 4
+    assert signal.getsignal(signum) is handler_before  # handlers are restored
+    resumed = Trainer(tiny_config(tmp_path, total_steps=50), log_stream=None)
+    assert resumed.resume("auto") and resumed.step == 4
+
+
+def test_train_command_interrupted_exits_130(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            output_dir = "{(tmp_path / "run").as_posix()}"
+            batch_size = 2
+            crop_size = 32
+            total_steps = 100000
+            log_every_steps = 1
+            checkpoint_every_steps = 0
+            checkpoint_every_seconds = 0
+            [model]
+            kernel_size = 5
+            encoder_channels = [4, 8, 8, 8, 8]
+            """
+        )
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sepconv", "train", "--config", str(config), "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        log = tmp_path / "run" / LOG_NAME
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (log.exists() and len(read_log(log)) >= 2):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    step = torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)["step"]
+    assert step >= 2
+    assert f'"step": {step}' in stdout
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("sepconv: ") and "--resume auto" in last_line
+    assert "Traceback" not in stderr
+
+
+def test_resume_is_exact_with_a_mixture(tmp_path: Path) -> None:
+    """Step-indexed mixed batches (synthetic photos + a triplet folder): 4 steps in one run
+    == 2 steps, save, resume, 2 more (bitwise)."""
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(
+            photos / f"p{index}.png"
+        )
+    for index in range(3):
+        folder = tmp_path / "triplets" / f"t{index}"
+        folder.mkdir(parents=True)
+        for name in ("im1", "im2", "im3"):
+            pixels = rng.integers(0, 256, (60, 72, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{name}.png")
+    data = {
+        "kind": "mixture",
+        "sources": [
+            {"kind": "synthetic", "weight": 1, "photos": str(photos)},
+            {"kind": "triplets", "weight": 1, "path": str(tmp_path / "triplets")},
+        ],
+    }
+    settings = {"data": data, "total_steps": 4, "ema_decay": 0.5}
+    whole = Trainer(tiny_config(tmp_path / "a", **settings), log_stream=None)
+    whole.run(export=False)
+    first = Trainer(tiny_config(tmp_path / "b", **settings), log_stream=None)
+    first.run(steps=2, export=False)
+    torch.manual_seed(99)
+    second = Trainer(tiny_config(tmp_path / "b", **settings), log_stream=None)
+    assert second.resume("auto") and second.step == 2
+    second.run(export=False)
+    assert second.step == 4
+    expected, got = _state(whole), _state(second)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+
+
+def test_average_initialisation_starts_at_the_frame_average(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(tmp_path, model_init="average"), log_stream=None)
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        middle = trainer.net(first, second)
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    assert (middle - (first + second) / 2)[inner].abs().max() < 0.02
+    with pytest.raises(SepconvError, match="model_init"):
+        tiny_config(tmp_path, model_init="zeros")

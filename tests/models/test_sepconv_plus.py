@@ -78,10 +78,22 @@ def test_input_normalization_matches_the_literal_definition() -> None:
     model = _model(input_normalization=True)
     first, second = torch.rand(2, 2, 4, 32, 32)  # RGBA: the kernels are shared
     kernels = _random_kernels(2, 5, 32, 32)
-    mean, std = joint_statistics(first, second)
+    mean, std = joint_statistics(first[:, :3], second[:, :3])  # colour statistics for all
+    assert mean.shape == std.shape == (2, 1, 1, 1)
     literal = model.synthesize((first - mean) / std, (second - mean) / std, kernels)
     literal = literal * std + mean
     torch.testing.assert_close(model.synthesize(first, second, kernels), literal)
+
+
+def test_joint_statistics_are_one_pair_per_sample() -> None:
+    first, second = torch.rand(2, 2, 3, 8, 8)
+    second[1] += 1.0
+    mean, std = joint_statistics(first, second)
+    both = torch.cat([first, second], dim=1)
+    torch.testing.assert_close(mean.flatten(), both.flatten(1).mean(1))
+    torch.testing.assert_close(
+        std.flatten(), both.flatten(1).std(1, correction=0), atol=1e-5, rtol=0
+    )
 
 
 def test_input_normalization_is_invariant_to_brightness_scale_and_offset() -> None:
@@ -122,3 +134,55 @@ def test_interpolator_runs_with_both_options_whole_and_tiled() -> None:
     large = torch.rand(2, 1, 4, 150, 170)  # RGBA, tiled
     tiled = Interpolator(model, device="cpu", tile_size=128).interpolate_tensor(*large)
     assert tiled.shape == (1, 4, 150, 170) and torch.isfinite(tiled).all()
+
+
+def test_residual_backbone_predicts_full_resolution_kernels_and_trains() -> None:
+    model = _model(backbone="residual", input_normalization=True, kernel_normalization=True)
+    assert not hasattr(model, "moduleConv1")  # a different architecture, not an extra branch
+    first, second, middle = torch.rand(3, 2, 3, 32, 64)
+    kernels = model.predict_kernels(first, second)
+    for name in ("vertical1", "horizontal1", "vertical2", "horizontal2"):
+        assert getattr(kernels, name).shape == (2, model.kernel_size, 32, 64)
+    model.train()
+    (model(first, second) - middle).abs().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_residual_backbone_paper_widths_and_errors() -> None:
+    from sepconv.models.sepconv_net import count_parameters
+
+    paper = SepConvNet(SepConvConfig(backbone="residual"))
+    unet = SepConvNet(SepConvConfig())
+    assert count_parameters(paper) < count_parameters(unet)
+    with pytest.raises(ValueError, match="backbone"):
+        SepConvConfig(backbone="transformer")
+    with pytest.raises(ValueError, match="even"):
+        SepConvConfig(backbone="residual", encoder_channels=(3, 8, 8, 8, 8))
+
+
+@pytest.mark.parametrize("backbone", ["unet", "residual"])
+def test_average_initialisation_outputs_the_frame_average(backbone: str) -> None:
+    from sepconv.models.sepconv_net import initialize_as_average
+
+    torch.manual_seed(0)
+    model = SepConvNet(SepConvConfig(**{**TINY_CONFIG_KWARGS, "kernel_size": 7}, backbone=backbone))
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        before = model(first, second)
+        initialize_as_average(model)
+        after = model(first, second)
+    average = (first + second) / 2
+    # Away from the border (replicate padding repeats edge pixels there).
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    assert (after - average)[inner].abs().max() < 0.02
+    assert (before - average)[inner].abs().max() > 0.05
+
+
+def test_residual_backbone_round_trips_through_a_checkpoint(tmp_path) -> None:
+    model = _model(backbone="residual", kernel_normalization=True)
+    save_checkpoint(tmp_path / "r.pt", model)
+    loaded = load_weights(tmp_path / "r.pt").model
+    assert loaded.config.backbone == "residual"
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(first, second), model(first, second))

@@ -79,6 +79,42 @@ def test_cpu_backward_matches_reference():
 
 
 @needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES)
+def test_cpu_kernel_gradients_match_reference(batch, channels, height, width, kernel, dtype):
+    from sepconv.ops import reference
+
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel, dtype)
+    grad = torch.randn(batch, channels, height, width, dtype=dtype)
+    compiled = cpu_ops.backward_kernels(grad, frame, vertical, horizontal)
+    assert compiled is not None
+    _, expected_vertical, expected_horizontal = reference.backward(
+        grad, frame, vertical, horizontal, (False, True, True)
+    )
+    tolerance = 1e-12 if dtype == torch.float64 else 2e-5
+    for actual, expected in zip(compiled, (expected_vertical, expected_horizontal), strict=True):
+        scale = expected.abs().max().clamp_min(1.0)
+        assert (actual - expected).abs().max() <= tolerance * scale
+
+
+@needs_kernel
+def test_cpu_kernel_gradients_do_not_depend_on_the_thread_count():
+    frame, vertical, horizontal = local_conv_inputs(2, 3, 7, 40, 5, torch.float32, seed=9)
+    grad = torch.randn(2, 3, 7, 40)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(cpu_ops.backward_kernels(grad, frame, vertical, horizontal))
+    finally:
+        torch.set_num_threads(previous)
+    for other in results[1:]:
+        for actual, expected in zip(other, results[0], strict=True):
+            assert torch.equal(actual, expected)
+
+
+@needs_kernel
 @pytest.mark.parametrize("kernel", [1, 3, 4])
 def test_cpu_gradcheck_float64(kernel):
     frame, vertical, horizontal = local_conv_inputs(2, 2, 3, 17, kernel, seed=kernel)

@@ -22,6 +22,7 @@ __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainConfig", "load_train_config"]
 
 OPTIMIZERS = ("adamax", "adamw")
 SCHEDULES = ("constant", "cosine")
+MODEL_INITS = ("default", "average")
 
 
 @dataclass
@@ -30,6 +31,9 @@ class TrainConfig:
 
     Attributes:
         model: SepConvConfig fields (default: the paper's network, RGB).
+        model_init: how a run without ``init_weights`` initialises the network: "default"
+            (PyTorch's) or "average" (the output starts as the mean of the two frames, see
+            :func:`sepconv.models.sepconv_net.initialize_as_average`).
         init_weights: start from these weights (any file ``load_weights`` reads, e.g. an L1
             run's ``model.safetensors`` to fine-tune with the feature loss, as the paper's L_F
             model was); the optimizer starts fresh. Ignored when resuming a checkpoint.
@@ -62,6 +66,7 @@ class TrainConfig:
     """
 
     model: dict[str, Any] = field(default_factory=dict)
+    model_init: str = "default"
     init_weights: str = ""
     data: dict[str, Any] = field(default_factory=lambda: {"kind": "translation"})
     loss: Any = "l1"
@@ -95,6 +100,8 @@ class TrainConfig:
         problems = []
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.model_init not in MODEL_INITS:
+            problems.append(f"model_init must be one of {', '.join(MODEL_INITS)}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
         if self.batch_size < 1 or self.total_steps < 1 or self.lr <= 0:

@@ -14,6 +14,9 @@ Design points:
   joins the process group (nccl on CUDA, gloo on the CPU), wraps the network in
   DistributedDataParallel, splits the global batch across ranks, and writes logs and
   checkpoints on rank 0 only.
+* **Graceful stop.** SIGINT (Ctrl-C) or SIGTERM (a scheduler's notice) during
+  :meth:`Trainer.run` finishes the current step, saves the checkpoint and returns with
+  ``stopped = "interrupted"``; a second signal stops at once (the last checkpoint is kept).
 * **Validation** goes through :func:`sepconv.engine.evaluate.evaluate` with an
   :class:`~sepconv.inference.Interpolator` on the (EMA) model, like ``sepconv eval``.
 """
@@ -26,10 +29,12 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,6 +45,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from sepconv import __version__
+from sepconv.data.mixture import step_seed
+from sepconv.data.sources import Batch, TranslationBatches, build_batches
 from sepconv.engine.config import TrainConfig
 from sepconv.errors import SepconvError
 from sepconv.losses import build_loss
@@ -49,7 +56,7 @@ from sepconv.models.checkpoint import (
     save_checkpoint,
     save_safetensors,
 )
-from sepconv.models.sepconv_net import Kernels, SepConvNet
+from sepconv.models.sepconv_net import Kernels, SepConvNet, initialize_as_average
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -78,8 +85,6 @@ LOG_FIELDS = (
     "event",
 )
 
-Batch = dict[str, Tensor]
-
 
 # -- schedule and seeds ------------------------------------------------------------------------
 
@@ -96,143 +101,6 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     progress = min(1.0, (step - config.warmup_steps) / span)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def step_seed(seed: int, rank: int, step: int) -> int:
-    """Seed of the data generator for batch ``step`` of ``rank`` (distinct per rank and step)."""
-    return ((seed * 1_000_003 + rank) * 1_000_000_007 + step) % (2**63 - 1)
-
-
-# -- data sources ------------------------------------------------------------------------------
-
-
-class TranslationBatches:
-    """Built-in data: random smooth textures translated by integer shifts.
-
-    ``first`` is the texture shifted by ``-d``, ``last`` by ``+d``, ``middle`` unshifted, with
-    ``d`` uniform in ``[-max_shift, max_shift]^2`` per sample: exactly solvable by a network
-    whose kernels reach ``max_shift`` pixels. Batch ``s`` comes from ``step_seed(seed, rank, s)``.
-    """
-
-    def __init__(
-        self,
-        batch_size: int,
-        crop_size: int,
-        *,
-        seed: int = 0,
-        rank: int = 0,
-        start_step: int = 0,
-        max_shift: int = 2,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        self.batch_size = batch_size
-        self.crop_size = crop_size
-        self.seed = seed
-        self.rank = rank
-        self.step = start_step
-        self.max_shift = max_shift
-        self.device = torch.device(device)
-
-    def batch(self, step: int) -> Batch:
-        generator = torch.Generator().manual_seed(step_seed(self.seed, self.rank, step))
-        m, size = self.max_shift, self.crop_size
-        coarse = torch.rand(self.batch_size, 3, size // 8 + 2, size // 8 + 2, generator=generator)
-        texture = nn.functional.interpolate(
-            coarse, size=(size + 2 * m + 16, size + 2 * m + 16), mode="bicubic"
-        )
-        texture = (texture + 0.15 * torch.rand(texture.shape, generator=generator)).clamp(0, 1)
-        shifts = torch.randint(-m, m + 1, (self.batch_size, 2), generator=generator).tolist()
-        frames: dict[str, list[Tensor]] = {"first": [], "middle": [], "last": []}
-        base = m + 8
-        for index, (dy, dx) in enumerate(shifts):
-            for name, sign in (("first", -1), ("middle", 0), ("last", 1)):
-                top, left = base + sign * dy, base + sign * dx
-                frames[name].append(texture[index, :, top : top + size, left : left + size])
-        return {name: torch.stack(items).to(self.device) for name, items in frames.items()}
-
-    def __iter__(self) -> Iterator[Batch]:
-        while True:
-            yield self.batch(self.step)
-            self.step += 1
-
-
-class SyntheticBatches:
-    """``data.kind = "synthetic"``: :class:`sepconv.data.synthetic.SyntheticMotion` batches from
-    a folder of photographs; batch ``s`` of rank ``r`` from ``step_seed(seed, r, s)``."""
-
-    def __init__(
-        self,
-        spec: dict[str, Any],
-        batch_size: int,
-        crop_size: int,
-        *,
-        seed: int,
-        rank: int,
-        start_step: int,
-        device: torch.device,
-    ) -> None:
-        try:
-            from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
-        except ImportError as error:  # pragma: no cover - the data layer ships with the package
-            raise SepconvError(f"synthetic data is unavailable: {error}") from None
-        if "photos" not in spec:
-            raise SepconvError('data.kind = "synthetic" needs data.photos (a folder of photos)')
-        options = {"size": crop_size, **dict(spec.get("options", {}))}
-        if "layer_probabilities" in options:
-            options["layer_probabilities"] = tuple(options["layer_probabilities"])
-        if "layer_softness" in options:
-            options["layer_softness"] = tuple(options["layer_softness"])
-        try:
-            motion_config = SyntheticMotionConfig(**options)
-        except (TypeError, ValueError) as error:
-            raise SepconvError(f"invalid data.options: {error}") from None
-        self.source = SyntheticMotion(spec["photos"], motion_config, device)
-        self.batch_size, self.seed, self.rank, self.step = batch_size, seed, rank, start_step
-
-    def __iter__(self) -> Iterator[Batch]:
-        while True:
-            generator = torch.Generator().manual_seed(step_seed(self.seed, self.rank, self.step))
-            yield self.source.sample(self.batch_size, generator)
-            self.step += 1
-
-
-def build_batches(
-    spec: dict[str, Any],
-    *,
-    batch_size: int,
-    crop_size: int,
-    seed: int,
-    rank: int = 0,
-    start_step: int = 0,
-    device: torch.device | str = "cpu",
-) -> Iterable[Batch]:
-    """The batches a config's ``data`` table describes, starting at ``start_step``.
-
-    Kinds: ``"translation"`` (built-in random textures; ``max_shift``) and ``"synthetic"``
-    (``photos``: a folder; ``options``: SyntheticMotionConfig fields).
-    """
-    kind = spec.get("kind", "translation")
-    if kind == "translation":
-        return TranslationBatches(
-            batch_size,
-            crop_size,
-            seed=seed,
-            rank=rank,
-            start_step=start_step,
-            max_shift=int(spec.get("max_shift", 2)),
-            device=device,
-        )
-    if kind == "synthetic":
-        return SyntheticBatches(
-            spec,
-            batch_size,
-            crop_size,
-            seed=seed,
-            rank=rank,
-            start_step=start_step,
-            device=torch.device(device),
-        )
-    raise SepconvError(f"unknown data kind {kind!r} (use 'translation' or 'synthetic')")
 
 
 # -- distributed -------------------------------------------------------------------------------
@@ -393,6 +261,36 @@ class _TrainStep(nn.Module):
         return self.net.synthesize(first, last, kernels, backend=self.backend)  # type: ignore[arg-type]
 
 
+class _StopRequests:
+    """While active, SIGINT and SIGTERM set ``requested`` instead of killing the process; a
+    second signal raises KeyboardInterrupt. Only in the main thread; a SIGINT that the parent
+    ignored (a background job) stays ignored."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                current = signal.getsignal(signum)
+                if signum == signal.SIGINT and current is signal.SIG_IGN:
+                    continue
+                self._previous[signum] = current
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
 def _format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -455,6 +353,8 @@ class Trainer:
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
         self.net = SepConvNet(config.model_config())
+        if config.model_init == "average":
+            initialize_as_average(self.net)
         if config.init_weights:
             self._load_initial_weights(config.init_weights)
         self.net = self.net.to(self.device)
@@ -698,7 +598,8 @@ class Trainer:
 
         Returns:
             ``{"step", "samples", "steps_run", "loss", "mean_loss", "seconds", "stopped"}``;
-            ``stopped`` is "done", "time limit" or "data exhausted".
+            ``stopped`` is "done", "time limit", "data exhausted" or "interrupted" (SIGINT or
+            SIGTERM: the step in flight finishes, then the checkpoint is saved).
 
         Raises:
             SepconvError: ``max_bad_steps`` consecutive non-finite steps (the last good
@@ -715,7 +616,9 @@ class Trainer:
         losses: list[float] = []
         last_loss = math.nan
         stopped = "done"
+        stop_requests = _StopRequests()
         try:
+            stop_requests.__enter__()
             while self.step < target:
                 try:
                     batch = next(iterator)
@@ -770,7 +673,13 @@ class Trainer:
                 out_of_time = (
                     max_seconds is not None and time.perf_counter() - started >= max_seconds
                 )
-                save_now, stop_now = self._agree(bool(due_steps or due_time), out_of_time)
+                save_now, stop_now, interrupted = self._agree(
+                    bool(due_steps or due_time), out_of_time, stop_requests.requested
+                )
+                if interrupted and self.step < target:
+                    stopped = "interrupted"
+                    self._report(f"interrupted at step {self.step}: saving the checkpoint")
+                    break
                 if stop_now and self.step < target:
                     stopped = "time limit"
                     break
@@ -778,6 +687,7 @@ class Trainer:
                     self.save()
                     last_save_time = time.monotonic()
         finally:
+            stop_requests.__exit__()
             if log:
                 log.close()
         if self.step != self.last_saved_step:

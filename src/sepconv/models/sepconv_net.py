@@ -9,17 +9,17 @@ key check.
 SepConv++ options (Niklaus, Tang and Liu, "Revisiting Adaptive Convolutions for Video Frame
 Interpolation", WACV 2021), all off by default so the default config is the authors' network:
 
-* ``input_normalization``: the network sees both frames normalised by their joint per-sample,
-  per-channel mean and standard deviation; the local convolution works on the normalised frames
-  and its output is de-normalised.
+* ``input_normalization``: the network sees both frames normalised by their joint per-sample
+  mean and standard deviation (over all three colour channels, as in the authors' code); the
+  local convolution works on the normalised frames and its output is de-normalised (extra
+  channels such as alpha with the colour statistics).
 * ``kernel_normalization``: the sum of the two local convolutions is divided by the sum of the
   two kernels' weights (the local convolution of a ones image), so the kernels act as if they
   summed to one.
 
-TODO (SepConv++, not implemented yet): "delayed padding" (zero-pad the frames instead of
-replicate-padding them, which with kernel normalisation ignores taps outside the frame) and the
-residual backbone of the WACV paper. Both change the architecture, so they will be new config
-flags that default off.
+SepConv++'s "delayed padding" (the network sees the unpadded frames; only the local convolution
+pads them) is how this network is always trained, and the Interpolator's default
+``padding="improved"``; ``padding="paper"`` is the original pre-padding.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sepconv.ops import Backend, separable_local_conv
 
 # Spatial sizes must be multiples of this (five 2x2 poolings).
 NETWORK_STRIDE = 32
+BACKBONES = ("unet", "residual")
 # Input normalisation: added to the standard deviation (constant frames have none).
 INPUT_NORMALIZATION_EPSILON = 1e-6
 # Kernel normalisation: where the summed kernel weights are smaller than this in magnitude the
@@ -54,6 +55,8 @@ class SepConvConfig:
         encoder_channels: widths of the five encoder blocks (the paper's 32-64-128-256-512).
         input_normalization: SepConv++ input normalisation (see the module docstring).
         kernel_normalization: SepConv++ kernel normalisation (see the module docstring).
+        backbone: "unet" (the paper's) or "residual" (SepConv++'s, see
+            :class:`ResidualBackbone`).
     """
 
     kernel_size: int = 51
@@ -61,6 +64,7 @@ class SepConvConfig:
     encoder_channels: tuple[int, ...] = field(default=(32, 64, 128, 256, 512))
     input_normalization: bool = False
     kernel_normalization: bool = False
+    backbone: Literal["unet", "residual"] = "unet"
 
     def __post_init__(self) -> None:
         if self.kernel_size < 1:
@@ -69,6 +73,12 @@ class SepConvConfig:
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
         if len(self.encoder_channels) != 5:
             raise ValueError("encoder_channels must list five widths")
+        if self.backbone not in BACKBONES:
+            raise ValueError(
+                f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
+            )
+        if self.backbone == "residual" and self.encoder_channels[0] % 2:
+            raise ValueError("the residual backbone needs an even first width (half per frame)")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,6 +132,86 @@ def _subnet(in_channels: int, kernel_size: int) -> nn.Sequential:
     )
 
 
+class _ResidualBlock(nn.Module):
+    """x + conv(prelu(conv(prelu(x)))), 3x3 convolutions, same width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.PReLU(init=0.25),
+            _conv(channels, channels),
+            nn.PReLU(init=0.25),
+            _conv(channels, channels),
+        )
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features + self.body(features)
+
+
+class ResidualBackbone(nn.Module):
+    """SepConv++'s feature extractor (Niklaus, Tang and Liu, WACV 2021), in our own words.
+
+    A shared 3x3 convolution embeds each frame separately (half the first width each); four
+    downsampling stages (PReLU, strided 3x3 conv, PReLU, 3x3 conv) give features at 1/2 to
+    1/16 resolution; each level gets a residual block; the decoder adds every level's
+    upsampled (bilinear, then PReLU, conv, PReLU, conv) coarser level on top, down to 1/2
+    resolution. PReLU activations throughout, no pooling.
+
+    Input: two (B, 3, H, W) frames, H and W multiples of 16. Output: (B, widths[1], H/2, W/2).
+    """
+
+    def __init__(self, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.embed = _conv(3, widths[0] // 2)
+        self.down = nn.ModuleList(
+            nn.Sequential(
+                nn.PReLU(init=0.25),
+                nn.Conv2d(widths[level - 1], widths[level], 3, stride=2, padding=1),
+                nn.PReLU(init=0.25),
+                _conv(widths[level], widths[level]),
+            )
+            for level in range(1, len(widths))
+        )
+        self.refine = nn.ModuleList(
+            _ResidualBlock(widths[level]) for level in range(1, len(widths))
+        )
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                nn.PReLU(init=0.25),
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                _conv(widths[level + 1], widths[level]),
+                nn.PReLU(init=0.25),
+                _conv(widths[level], widths[level]),
+            )
+            for level in range(1, len(widths) - 1)
+        )
+
+    def forward(self, first: Tensor, second: Tensor) -> Tensor:
+        features = torch.cat([self.embed(first), self.embed(second)], dim=1)
+        levels = []
+        for down in self.down:
+            features = down(features)
+            levels.append(features)
+        levels = [refine(level) for refine, level in zip(self.refine, levels, strict=True)]
+        combined = levels[-1]
+        for index in range(len(levels) - 2, -1, -1):
+            combined = levels[index] + self.up[index](combined)
+        return combined
+
+
+def _residual_head(in_channels: int, kernel_size: int) -> nn.Sequential:
+    """SepConv++'s kernel head: 1/2-resolution features -> one full-resolution 1D kernel."""
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+        _conv(in_channels, in_channels),
+        nn.PReLU(init=0.25),
+        _conv(in_channels, kernel_size),
+    )
+
+
+KERNEL_NAMES = ("vertical1", "horizontal1", "vertical2", "horizontal2")
+
+
 @dataclass
 class Kernels:
     """Per-pixel 1D kernels, each (B, K, H, W): vertical/horizontal for the first/second frame."""
@@ -145,6 +235,10 @@ class SepConvNet(nn.Module):
         self.config = config or SepConvConfig()
         c1, c2, c3, c4, c5 = self.config.encoder_channels
         k = self.config.kernel_size
+        if self.config.backbone == "residual":
+            self.backbone = ResidualBackbone(self.config.encoder_channels)
+            self.heads = nn.ModuleDict({name: _residual_head(c2, k) for name in KERNEL_NAMES})
+            return
         self.moduleConv1 = _basic(6, c1)
         self.moduleConv2 = _basic(c1, c2)
         self.moduleConv3 = _basic(c2, c3)
@@ -167,6 +261,17 @@ class SepConvNet(nn.Module):
     def kernel_size(self) -> int:
         return self.config.kernel_size
 
+    def kernel_heads(self) -> dict[str, nn.Sequential]:
+        """The four modules that output the kernels, by :class:`Kernels` field name."""
+        if self.config.backbone == "residual":
+            return dict(self.heads.items())  # type: ignore[arg-type]
+        return {
+            "vertical1": self.moduleVertical1,
+            "horizontal1": self.moduleHorizontal1,
+            "vertical2": self.moduleVertical2,
+            "horizontal2": self.moduleHorizontal2,
+        }
+
     def _to_model_order(self, frame: Tensor) -> Tensor:
         return frame.flip(1) if self.config.channel_order == "bgr" else frame
 
@@ -185,7 +290,11 @@ class SepConvNet(nn.Module):
             mean, std = joint_statistics(first[:, :3], second[:, :3])
             first = (first[:, :3] - mean) / std
             second = (second[:, :3] - mean) / std
-        joined = torch.cat([self._to_model_order(first), self._to_model_order(second)], dim=1)
+        first, second = self._to_model_order(first), self._to_model_order(second)
+        if self.config.backbone == "residual":
+            features = self.backbone(first, second)
+            return Kernels(**{name: head(features) for name, head in self.heads.items()})
+        joined = torch.cat([first, second], dim=1)
         conv1 = self.moduleConv1(joined)
         conv2 = self.moduleConv2(F.avg_pool2d(conv1, kernel_size=2, stride=2))
         conv3 = self.moduleConv3(F.avg_pool2d(conv2, kernel_size=2, stride=2))
@@ -248,8 +357,8 @@ class SepConvNet(nn.Module):
             return output / torch.where(small, torch.ones_like(weight), weight)
         pad = self.kernel_size // 2
         height, width = output.shape[-2:]
-        interior = (slice(None), slice(None), slice(pad, pad + height), slice(pad, pad + width))
-        mean, _ = joint_statistics(first_padded[interior], second_padded[interior])
+        rgb_interior = (slice(None), slice(0, 3), slice(pad, pad + height), slice(pad, pad + width))
+        mean, _ = joint_statistics(first_padded[rgb_interior], second_padded[rgb_interior])
         return output + mean.to(dtype) * (1.0 - weight)
 
     def synthesize(
@@ -268,17 +377,38 @@ class SepConvNet(nn.Module):
         return self.synthesize(first, second, self.predict_kernels(first, second), backend=backend)
 
 
+def initialize_as_average(net: SepConvNet, *, weight_scale: float = 0.01) -> SepConvNet:
+    """Start the network from (nearly) the average of its two input frames. In place.
+
+    Each subnet's last convolution gets the bias of a centre tap, sqrt(1/2), so both 2D kernels
+    are 1/2 at the centre and 0 elsewhere, and its weights are scaled by ``weight_scale``
+    (small but not zero: the layers before it still receive gradients from the first step).
+    Training then starts at the frame average (28 dB on Middlebury) and only has to move the
+    kernels' mass to where the motion is, instead of first learning to output an image at all.
+    """
+    centre = net.kernel_size // 2
+    with torch.no_grad():
+        for head in net.kernel_heads().values():
+            last = head[-1]
+            last.weight.mul_(weight_scale)
+            last.bias.zero_()
+            last.bias[centre] = math.sqrt(0.5)
+    return net
+
+
 def joint_statistics(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample, per-channel mean and standard deviation of two frames taken together.
+    """Per-sample mean and standard deviation of two frames taken together, over all channels
+    and pixels (as the SepConv++ authors normalise: one scalar pair per sample, so colours keep
+    their relative balance).
 
     Args:
         first, second: (B, C, H, W).
     Returns:
-        mean, std: (B, C, 1, 1) float32; ``std`` includes INPUT_NORMALIZATION_EPSILON.
+        mean, std: (B, 1, 1, 1) float32; ``std`` includes INPUT_NORMALIZATION_EPSILON.
     """
-    both = torch.cat([first.float(), second.float()], dim=-1).flatten(2)
-    std, mean = torch.std_mean(both, dim=2, correction=0, keepdim=True)
-    return mean[..., None], std[..., None] + INPUT_NORMALIZATION_EPSILON
+    both = torch.cat([first.float().flatten(1), second.float().flatten(1)], dim=1)
+    std, mean = torch.std_mean(both, dim=1, correction=0, keepdim=True)
+    return mean[..., None, None], std[..., None, None] + INPUT_NORMALIZATION_EPSILON
 
 
 def kernel_sums(kernels: Kernels) -> Tensor:

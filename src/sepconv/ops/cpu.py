@@ -21,9 +21,10 @@ file name hashes the source, flags, compiler and CPU flags) and loaded with ctyp
 headers, nothing built at install time. Where no compiler works the backend reports itself
 unavailable (:func:`cpu_kernel_error` says why) and the Interpolator keeps the reference op.
 
-Forward runs in float32 or float64 (other dtypes go through the reference forward). The
-backward pass is the reference's (it recomputes what it needs, as there), so gradients are
-exactly the reference's.
+Forward and the kernel gradients run in float32 or float64 (other dtypes go through the
+reference). The kernel gradients share every frame load between both sums, 16 pixels at a
+time like the forward; the frame gradient (not needed for training, where frames are inputs)
+is the reference's. Gradients agree with the reference's to float rounding.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -182,9 +184,89 @@ DEFINE_NHWC(float, float, sepconv_forward_nhwc_f32, f32, SAME)
 DEFINE_NHWC(double, double, sepconv_forward_nhwc_f64, f64, SAME)
 /* float32 frames, bfloat16 kernels (exactly as a bfloat16 network returns them). */
 DEFINE_NHWC(float, uint16_t, sepconv_forward_nhwc_bf16_f32, f32, bf16_to_f32)
+
+/* Kernel gradients, kernels and grad_out (B, C, H, W) contiguous:
+     gv[b, i, y, x] = sum_c g[b, c, y, x] * sum_j h[b, j, y, x] * frame[b, c, y + i, x + j]
+     gh[b, j, y, x] = sum_c g[b, c, y, x] * sum_i v[b, i, y, x] * frame[b, c, y + i, x + j]
+   BLOCK pixels of one row at a time; both sums share every frame load. Each block computes
+   its pixels' gradients completely (the overlapping last block rewrites equal values), so
+   rows split between threads never write to the same place. */
+#define DEFINE_BACKWARD(T, SUFFIX)                                                           \
+static void pixel_backward_##SUFFIX(const T *frame, const T *vert, const T *horiz,           \
+                                    const T *grad, T *gv, T *gh, int64_t C, int64_t H,       \
+                                    int64_t W, int64_t K, int64_t b, int64_t y, int64_t x) { \
+    const int64_t Hp = H + K - 1, Wp = W + K - 1;                                            \
+    for (int64_t t = 0; t < K; ++t) {                                                        \
+        gv[((b * K + t) * H + y) * W + x] = 0;                                               \
+        gh[((b * K + t) * H + y) * W + x] = 0;                                               \
+    }                                                                                        \
+    for (int64_t c = 0; c < C; ++c) {                                                        \
+        const T g = grad[(((b * C + c) * H) + y) * W + x];                                   \
+        for (int64_t i = 0; i < K; ++i) {                                                    \
+            const T *s = frame + (((b * C + c) * Hp) + y + i) * Wp + x;                      \
+            const T a = g * vert[((b * K + i) * H + y) * W + x];                             \
+            T row = 0;                                                                       \
+            for (int64_t j = 0; j < K; ++j) {                                                \
+                row += horiz[((b * K + j) * H + y) * W + x] * s[j];                          \
+                gh[((b * K + j) * H + y) * W + x] += a * s[j];                               \
+            }                                                                                \
+            gv[((b * K + i) * H + y) * W + x] += g * row;                                    \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+void sepconv_backward_kernels_##SUFFIX(const T *frame, const T *vert, const T *horiz,        \
+                                       const T *grad, T *grad_v, T *grad_h, int64_t B,       \
+                                       int64_t C, int64_t H, int64_t W, int64_t K,           \
+                                       int64_t row_begin, int64_t row_end) {                 \
+    typedef T V __attribute__((vector_size(BLOCK * sizeof(T)), aligned(sizeof(T)), may_alias)); \
+    (void)B;                                                                                 \
+    const int64_t Hp = H + K - 1, Wp = W + K - 1, tap = H * W;                               \
+    V acc_v[K], acc_h[K];                                                                    \
+    for (int64_t r = row_begin; r < row_end; ++r) {                                          \
+        const int64_t b = r / H, y = r % H;                                                  \
+        if (W < BLOCK) {                                                                     \
+            for (int64_t x = 0; x < W; ++x)                                                  \
+                pixel_backward_##SUFFIX(frame, vert, horiz, grad, grad_v, grad_h, C, H, W,   \
+                                        K, b, y, x);                                         \
+            continue;                                                                        \
+        }                                                                                    \
+        for (int64_t x0 = 0; x0 < W; x0 += BLOCK) {                                          \
+            const int64_t x = x0 + BLOCK <= W ? x0 : W - BLOCK;                              \
+            const T *v = vert + (b * K * H + y) * W + x;                                     \
+            const T *h = horiz + (b * K * H + y) * W + x;                                    \
+            for (int64_t t = 0; t < K; ++t) acc_v[t] = acc_h[t] = (V){0};                    \
+            for (int64_t c = 0; c < C; ++c) {                                                \
+                const V g = *(const V *)(grad + (((b * C + c) * H) + y) * W + x);            \
+                const T *src = frame + (((b * C + c) * Hp) + y) * Wp + x;                    \
+                for (int64_t i = 0; i < K; ++i) {                                            \
+                    const V a = g * *(const V *)(v + i * tap);                               \
+                    V row = (V){0};                                                          \
+                    for (int64_t j = 0; j < K; ++j) {                                        \
+                        const V pixels = *(const V *)(src + j);                              \
+                        row += *(const V *)(h + j * tap) * pixels;                           \
+                        acc_h[j] += a * pixels;                                              \
+                    }                                                                        \
+                    acc_v[i] += g * row;                                                     \
+                    src += Wp;                                                               \
+                }                                                                            \
+            }                                                                                \
+            for (int64_t t = 0; t < K; ++t) {                                                \
+                *(V *)(grad_v + (b * K + t) * tap + y * W + x) = acc_v[t];                   \
+                *(V *)(grad_h + (b * K + t) * tap + y * W + x) = acc_h[t];                   \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+DEFINE_BACKWARD(float, f32)
+DEFINE_BACKWARD(double, f64)
 """
 
 _FUNCTIONS = {torch.float32: "sepconv_forward_f32", torch.float64: "sepconv_forward_f64"}
+_BACKWARD_FUNCTIONS = {
+    torch.float32: "sepconv_backward_kernels_f32",
+    torch.float64: "sepconv_backward_kernels_f64",
+}
 _BF16_KERNELS = "sepconv_forward_nhwc_bf16_f32"
 _BLOCK = 16  # pixels per block in the C source
 _lock = threading.Lock()
@@ -268,6 +350,10 @@ def _load() -> ctypes.CDLL | None:
                 function = getattr(library, name)
                 function.restype = None
                 function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7
+            for name in _BACKWARD_FUNCTIONS.values():
+                function = getattr(library, name)
+                function.restype = None
+                function.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 7
             _library = library
         except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as error:
             detail = getattr(error, "stderr", None) or str(error)
@@ -303,23 +389,12 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _executor
 
 
-def _launch(name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
-    """Run the C function `name` on dense tensors, rows shared between torch's thread count."""
-    library = _load()
-    assert library is not None
-    batch, channels = frame.shape[:2]
-    kernel_size, height, width = vertical.shape[1:]
-    out = frame.new_empty(batch, channels, height, width)
-    if out.numel() == 0:
-        return out
-    function = getattr(library, name)
-    pointers = (frame.data_ptr(), vertical.data_ptr(), horizontal.data_ptr(), out.data_ptr())
-    sizes = (batch, channels, height, width, kernel_size)
-    rows = batch * height
+def _run_rows(function: Any, pointers: tuple[int, ...], sizes: tuple[int, ...], rows: int) -> None:
+    """Call the C ``function`` on rows [0, rows), shared between torch's thread count."""
     threads = max(1, min(torch.get_num_threads(), rows))
     if threads == 1:
         function(*pointers, *sizes, 0, rows)
-        return out
+        return
     bounds = [rows * part // threads for part in range(threads + 1)]
     jobs = [
         _pool(threads).submit(function, *pointers, *sizes, begin, end)
@@ -328,7 +403,55 @@ def _launch(name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> T
     ]
     for job in jobs:
         job.result()
+
+
+def _launch(name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
+    """Run the forward C function `name` on dense tensors."""
+    library = _load()
+    assert library is not None
+    batch, channels = frame.shape[:2]
+    kernel_size, height, width = vertical.shape[1:]
+    out = frame.new_empty(batch, channels, height, width)
+    if out.numel() == 0:
+        return out
+    pointers = (frame.data_ptr(), vertical.data_ptr(), horizontal.data_ptr(), out.data_ptr())
+    sizes = (batch, channels, height, width, kernel_size)
+    _run_rows(getattr(library, name), pointers, sizes, batch * height)
     return out
+
+
+def backward_kernels(
+    grad_out: Tensor, frame: Tensor, vertical: Tensor, horizontal: Tensor
+) -> tuple[Tensor, Tensor] | None:
+    """Gradients of the output for (vertical, horizontal), without autograd.
+
+    Same sums as :func:`sepconv.ops.reference.backward` (in another order). Returns None where
+    the compiled kernel does not apply (no library, dtypes other than float32/float64, other
+    devices): then use the reference.
+    """
+    library = _load()
+    dtype = frame.dtype
+    if (
+        library is None
+        or dtype not in _BACKWARD_FUNCTIONS
+        or any(t.dtype != dtype or t.device.type != "cpu" for t in (grad_out, vertical, horizontal))
+    ):
+        return None
+    frame, vertical, horizontal = frame.contiguous(), vertical.contiguous(), horizontal.contiguous()
+    grad_out = grad_out.contiguous()
+    grad_vertical = torch.empty_like(vertical)
+    grad_horizontal = torch.empty_like(horizontal)
+    if grad_vertical.numel() == 0:
+        return grad_vertical.zero_(), grad_horizontal.zero_()
+    batch, channels = frame.shape[:2]
+    kernel_size, height, width = vertical.shape[1:]
+    pointers = tuple(
+        t.data_ptr()
+        for t in (frame, vertical, horizontal, grad_out, grad_vertical, grad_horizontal)
+    )
+    sizes = (batch, channels, height, width, kernel_size)
+    _run_rows(getattr(library, _BACKWARD_FUNCTIONS[dtype]), pointers, sizes, batch * height)
+    return grad_vertical, grad_horizontal
 
 
 def _is_channels_last(*tensors: Tensor) -> bool:
@@ -383,12 +506,34 @@ def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor
 
 
 class _SeparableLocalConvCPU(reference.SeparableLocalConvFunction):
-    """Compiled forward; the backward is the reference's (inherited)."""
+    """Compiled forward and kernel gradients; the frame gradient (rarely needed: frames are
+    inputs) is the reference's."""
 
     @staticmethod
     def forward(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
         ctx.save_for_backward(frame, vertical, horizontal)
         return forward(frame, vertical, horizontal)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        frame, vertical, horizontal = ctx.saved_tensors
+        need_frame, need_vertical, need_horizontal = ctx.needs_input_grad[:3]
+        compiled = None
+        if need_vertical or need_horizontal:
+            compiled = backward_kernels(grad_out, frame, vertical, horizontal)
+        if compiled is None:
+            return reference.SeparableLocalConvFunction.backward(ctx, grad_out)
+        grad_frame = None
+        if need_frame:
+            grad_frame, _, _ = reference.backward(
+                grad_out.contiguous(), frame, vertical, horizontal, (True, False, False)
+            )
+        grad_vertical, grad_horizontal = compiled
+        return (
+            grad_frame,
+            grad_vertical if need_vertical else None,
+            grad_horizontal if need_horizontal else None,
+        )
 
 
 def separable_local_conv_cpu(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
