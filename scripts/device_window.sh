@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU window, run by the device tool from the repository root with carry [".device"]
 # (see scripts/prepare_device_carry.py). Checks the GPU paths, trains for TRAIN_SECONDS from
-# .device/init.safetensors when present (SKIP_BENCH=1 skips the speed benchmark), and leaves everything under $OUT: logs, the
+# .device/init.safetensors when present, else from the bundled model (SKIP_BENCH=1 skips the
+# speed benchmark), and leaves everything under $OUT: logs, the
 # exported fp16 weights split into 15 MiB chunks (join: cat model.safetensors.part-* > m),
 # and the training CSV. The device has torch/triton/numpy/pillow/scikit-image/safetensors
 # but not PyAV, so the package runs from src/ without installing.
@@ -28,8 +29,10 @@ python3 - "$config" <<'PY'
 import json, sys, tomllib
 from pathlib import Path
 config = tomllib.loads(Path("configs/device-l1.toml").read_text())
-if Path(".device/init.safetensors").is_file():
-    config["init_weights"] = ".device/init.safetensors"
+for init in (".device/init.safetensors", "src/sepconv/weights/files/sepconv-l1.safetensors"):
+    if Path(init).is_file():
+        config["init_weights"] = init
+        break
 Path(sys.argv[1]).write_text(json.dumps(config, indent=2))
 PY
 timeout $((TRAIN_SECONDS + 120)) python3 -m sepconv train --config "$config" \

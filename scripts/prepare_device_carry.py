@@ -5,8 +5,9 @@ travel. This writes
   .device/photos/         the training photographs, long side <= 512 (what the synthetic
                           generator uses anyway), JPEG q90: about 12 MB instead of 46 MB
   .device/init.safetensors  optional: weights to continue from (fp16, ~43 MB for the paper
-                          network), e.g. the last window's model.safetensors
-and prints the total, which must stay under the 64 MiB carry limit.
+                          network), e.g. the last window's model.safetensors; without it the
+                          window continues from the bundled model, which travels anyway
+and prints the total with the working tree, which must stay under the 64 MiB limit.
 
     python scripts/prepare_device_carry.py [--init runs/x/model.safetensors]
 Then, with the device tool: command `bash scripts/device_window.sh`, carry [".device"].
@@ -15,7 +16,9 @@ Then, with the device tool: command `bash scripts/device_window.sh`, carry [".de
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from PIL import Image
@@ -47,11 +50,30 @@ def main() -> None:
     init_out.unlink(missing_ok=True)
     if args.init is not None:
         shutil.copy(args.init, init_out)
-    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"{len(sources)} photos -> {photos_out}; init: {args.init or 'none'}")
-    print(f".device holds {total / 2**20:.1f} MiB (carry limit {CARRY_LIMIT / 2**20:.0f} MiB)")
+    carried = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    tree = _working_tree_bytes()
+    total = carried + tree
+    print(f"{len(sources)} photos -> {photos_out}; init: {args.init or 'none (bundled model)'}")
+    print(
+        f".device holds {carried / 2**20:.1f} MiB, the working tree {tree / 2**20:.1f} MiB: "
+        f"{total / 2**20:.1f} MiB travel (limit {CARRY_LIMIT / 2**20:.0f} MiB)"
+    )
     if total > CARRY_LIMIT:
-        raise SystemExit("too large to carry: lower --long-side")
+        raise SystemExit("too large to travel: lower --long-side, or drop --init")
+
+
+def _working_tree_bytes() -> int:
+    """Tracked plus untracked-not-ignored files: what the device tool copies besides carry."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    return sum(
+        Path(os.fsdecode(name)).stat().st_size
+        for name in listed
+        if name and Path(os.fsdecode(name)).is_file()
+    )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ registry weights checked (sha256)       weights/test_registry.py::test_sha256_is
 nothing written outside output, temp    here: test_nothing_written_outside_output_and_temp
                                         (interpolate and video; HOME, cwd, TMPDIR fresh)
 training survives SIGKILL               here: test_training_survives_sigkill_and_resumes
+training stops cleanly on SIGTERM/^C    here: test_training_stops_cleanly_on_sigterm_and_resumes
+                                        (exit 130, checkpoint of the last step, one line);
+                                        in process: engine/test_train.py::test_a_signal_...
 NaN loss skipped and reported           engine/test_train.py::test_non_finite_steps_are_
                                         skipped
 property-based sizes, dtypes,           test_inference.py::test_any_size_channels_and_
@@ -621,3 +624,34 @@ def test_training_survives_sigkill_and_resumes(tmp_path):
         assert torch.load(run / "last.pt", weights_only=True)["step"] == steps
         return
     pytest.skip("training always finished before SIGKILL arrived")
+
+
+def test_training_stops_cleanly_on_sigterm_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TRAIN.format(output=run.as_posix(), steps=100_000))
+    command = [sys.executable, "-m", "sepconv", "train", "--config", str(config), "--device", "cpu"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    step = torch.load(run / "last.pt", weights_only=True)["step"]
+    assert step >= 5 and f'"step": {step}' in stdout  # saved at the step it stopped
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("sepconv: ") and "--resume auto" in lines[-1]
+    assert "Traceback" not in stderr
+    config.write_text(TINY_TRAIN.format(output=run.as_posix(), steps=step + 2))
+    resumed = subprocess.run(
+        [*command, "--resume", "auto"], capture_output=True, text=True, env=cli_env(), timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"step {step}" in resumed.stderr and f'"step": {step + 2}' in resumed.stdout

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from sepconv.data.mixture import TrainingBatches, split_counts, step_seed
-from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
 from sepconv.data.sources import build_batches
+from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
 from sepconv.errors import SepconvError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

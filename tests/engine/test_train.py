@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -433,51 +432,6 @@ def test_a_signal_finishes_the_step_and_saves(tmp_path: Path, signum: int) -> No
     assert signal.getsignal(signum) is handler_before  # handlers are restored
     resumed = Trainer(tiny_config(tmp_path, total_steps=50), log_stream=None)
     assert resumed.resume("auto") and resumed.step == 4
-
-
-def test_train_command_interrupted_exits_130(tmp_path: Path) -> None:
-    config = tmp_path / "tiny.toml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            output_dir = "{(tmp_path / "run").as_posix()}"
-            batch_size = 2
-            crop_size = 32
-            total_steps = 100000
-            log_every_steps = 1
-            checkpoint_every_steps = 0
-            checkpoint_every_seconds = 0
-            [model]
-            kernel_size = 5
-            encoder_channels = [4, 8, 8, 8, 8]
-            """
-        )
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sepconv", "train", "--config", str(config), "--device", "cpu"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        log = tmp_path / "run" / LOG_NAME
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (log.exists() and len(read_log(log)) >= 2):
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, stderr
-    step = torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)["step"]
-    assert step >= 2
-    assert f'"step": {step}' in stdout
-    last_line = stderr.strip().splitlines()[-1]
-    assert last_line.startswith("sepconv: ") and "--resume auto" in last_line
-    assert "Traceback" not in stderr
 
 
 def test_resume_is_exact_with_a_mixture(tmp_path: Path) -> None:

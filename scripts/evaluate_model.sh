@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every number a model card reports, for one weights file: Middlebury (both padding modes),
+# ../shared/data/triplets, frame-gap-2 triplets (when present) and self-ensembling on
+# Middlebury. Each run writes the table (OUT/NAME.txt), sepconv eval's JSON (OUT/NAME.json,
+# with the weights' sha256 and every option) and its stderr (OUT/NAME.log).
+#   bash scripts/evaluate_model.sh src/sepconv/weights/files/sepconv-l1.safetensors runs/eval
+# Frame-gap-2 triplets: python ../shared/tools/make_triplets.py --out /work/data/triplets-step2
+#   --step 2 <the videos in ../shared/data/videos> (needs ffmpeg); set STEP2 to elsewhere.
+set -euo pipefail
+WEIGHTS="${1:?usage: scripts/evaluate_model.sh WEIGHTS [OUT]}"
+OUT="${2:-runs/eval}"
+DATA="${DATA:-../shared/data}"
+STEP2="${STEP2:-/work/data/triplets-step2}"
+mkdir -p "$OUT"
+
+run() {  # NAME DATASET DIR [OPTIONS...]: prints "NAME: mean ... (N s)"
+  local name="$1" dataset="$2" dir="$3" start=$SECONDS
+  shift 3
+  sepconv eval "$dataset" "$dir" --weights "$WEIGHTS" --json "$OUT/$name.json" "$@" \
+    > "$OUT/$name.txt" 2> "$OUT/$name.log" || { tail -n 1 "$OUT/$name.log"; exit 1; }
+  echo "$name: $(grep '^mean' "$OUT/$name.txt") ($((SECONDS - start)) s)"
+}
+
+run middlebury middlebury "$DATA/middlebury"
+run middlebury-paper-padding middlebury "$DATA/middlebury" --padding paper
+run triplets triplets "$DATA/triplets"
+if [ -d "$STEP2" ]; then
+  run triplets-step2 triplets "$STEP2"
+fi
+for n in 2 8; do
+  run "middlebury-ensemble$n" middlebury "$DATA/middlebury" --ensemble "$n"
+done
