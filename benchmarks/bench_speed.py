@@ -72,6 +72,10 @@ GPU_PATHS = {
     "triton-fp32": ({"precision": "float32", "backend": "triton"}, "triton fp32"),
     "triton-bf16": ({"precision": "bfloat16", "backend": "triton"}, "triton bf16 autocast"),
     "triton-fp16": ({"precision": "float16", "backend": "triton"}, "triton fp16 autocast"),
+    "triton-bf16-compiled": (
+        {"precision": "bfloat16", "backend": "triton", "compile": True},
+        "triton bf16 + torch.compile",
+    ),
 }
 FAST_FP32 = {"cpu": "fast-fp32", "cuda": "triton-fp32"}
 # name -> (TrainConfig overrides, description); per device.

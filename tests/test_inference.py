@@ -197,6 +197,24 @@ def test_ensemble_averages_the_flipped_and_time_reversed_passes(random_interpola
     )
 
 
+@pytest.mark.parametrize("options", [{}, {"optimize": True}])
+def test_compiled_whole_canvas_pass_matches_eager(random_interpolator, monkeypatch, options):
+    import sepconv.inference as inference
+
+    monkeypatch.setattr(inference, "COMPILE_BACKEND", "eager")  # tracing (fullgraph) only
+    first, second = torch.rand(2, 1, 4, 40, 70)
+    model = random_interpolator.model
+    compiled = Interpolator(model, device="cpu", compile=True, **options)
+    eager = Interpolator(model, device="cpu", **options)
+    for _ in range(2):  # the second call reuses the compiled graph
+        torch.testing.assert_close(
+            compiled.interpolate_tensor(first, second),
+            eager.interpolate_tensor(first, second),
+            atol=1e-5,
+            rtol=0,
+        )
+
+
 def test_bad_options_are_rejected():
     with pytest.raises(ValueError, match="ensemble"):
         Interpolator(make_blend_model(), ensemble=3)

@@ -66,6 +66,12 @@ def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "floa
         help="process frames larger than N pixels in overlapping N x N windows (saves memory)",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network pass (for CUDA and long videos: the first frame of "
+        "each size pays a compile of seconds to minutes)",
+    )
+    parser.add_argument(
         "--ensemble",
         type=int,
         choices=(1, 2, 4, 8),
@@ -160,6 +166,7 @@ def build_interpolator(args: argparse.Namespace, bit_depth: int = 8) -> Any:
         padding=args.padding,
         tile_size=args.tile,
         ensemble=args.ensemble,
+        compile=args.compile,
         optimize=not exact,
     )
 

@@ -42,6 +42,8 @@ PRECISIONS: dict[str, torch.dtype] = {
 # The authors pad the network input to multiples of 128 ("more than necessary": 32 would do);
 # we keep 128 so their checkpoints give their exact results.
 PAD_MULTIPLE = 128
+# torch.compile backend of Interpolator(compile=True); tests use "eager" (tracing only).
+COMPILE_BACKEND = "inductor"
 DEFAULT_TILE_MARGIN = 128
 MIN_TILE_SIZE = 4 * NETWORK_STRIDE
 # Tile sizes tried, in order, when a whole-frame pass runs out of GPU memory.
@@ -326,6 +328,11 @@ class Interpolator:
         ensemble: average this many symmetric variants of the pass (self-ensembling): 1
             (off), 2 (the frames in both temporal orders), 4 (also mirrored left-right) or 8
             (also upside down); costs that many passes. See :data:`ENSEMBLE_VARIANTS`.
+        compile: compile the whole-canvas pass (network, local convolution, normalisation)
+            with ``torch.compile(fullgraph=True, dynamic=False)``, once per canvas size (the
+            first frame of a size pays the compile, seconds to minutes); meant for CUDA and
+            long videos. On the CPU it replaces ``optimize``'s inference copy of the network.
+            Tiled passes stay eager.
         optimize: CPU speed-ups (ignored on other devices): the network runs from an
             inference copy of the model (see :func:`optimized_cpu_copy`: channels_last, conv +
             ReLU fused in oneDNN, bfloat16 weights when precision is "bfloat16" instead of
@@ -345,6 +352,7 @@ class Interpolator:
         tile_margin: int = DEFAULT_TILE_MARGIN,
         backend: Backend = "auto",
         ensemble: int = 1,
+        compile: bool = False,  # noqa: A002 - the torch.compile option of the same name
         optimize: bool = False,
     ) -> None:
         if ensemble not in ENSEMBLE_SIZES:
@@ -367,7 +375,7 @@ class Interpolator:
         self.ensemble = ensemble
         self.optimize = optimize and self.device.type == "cpu"
         self._fast_model: SepConvNet | None = None
-        if self.optimize and self.precision in ("float32", "bfloat16"):
+        if self.optimize and not compile and self.precision in ("float32", "bfloat16"):
             self._fast_model = optimized_cpu_copy(self.model, PRECISIONS[self.precision])
         self._out_of_memory_tile: int | None = None  # set by the out-of-memory fallback
         self._synthesis_backend: Backend = backend
@@ -385,6 +393,11 @@ class Interpolator:
             and not getattr(config, "kernel_normalization", False)
             and not getattr(config, "input_normalization", False)
         )
+        self._whole_canvas = self._whole_canvas_eager
+        if compile:
+            self._whole_canvas = torch.compile(
+                self._whole_canvas_eager, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND
+            )
 
     @classmethod
     def from_weights(
@@ -540,11 +553,15 @@ class Interpolator:
         if tile_size is not None and max(height, width) > tile_size:
             middle = self._run_tiled(first, second, tile_size)
         else:
-            kernels = self._predict_kernels(first, second)
-            middle = self._apply_kernels(
-                self.model.pad_for_synthesis(first), self.model.pad_for_synthesis(second), kernels
-            )
+            middle = self._whole_canvas(first, second)
         return middle[:, :, top : top + height, left : left + width]
+
+    def _whole_canvas_eager(self, first: Tensor, second: Tensor) -> Tensor:
+        """Network and synthesis on whole padded canvases (what ``compile`` compiles)."""
+        kernels = self._predict_kernels(first, second)
+        return self._apply_kernels(
+            self.model.pad_for_synthesis(first), self.model.pad_for_synthesis(second), kernels
+        )
 
     def _apply_kernels(
         self, first_padded: Tensor, second_padded: Tensor, kernels: Kernels

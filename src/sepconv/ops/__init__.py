@@ -9,6 +9,10 @@ Backends:
                    in the same order as ``reference``: results agree to float rounding.
     ``auto``       ``triton`` for CUDA tensors, ``reference`` otherwise (the Interpolator's
                    ``optimize=True`` picks ``cpu`` on CPUs where it builds).
+
+Calls where no input needs a gradient go through one custom operator
+(:mod:`sepconv.ops.library`), so ``torch.compile`` can compile a network around it in one
+graph; calls that need gradients use the backends' autograd Functions.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 Backend = Literal["auto", "reference", "triton", "cpu"]
@@ -102,6 +107,12 @@ def resolve_backend(device_type: str, backend: str = "auto") -> str:
     return "triton"
 
 
+def _concrete(backend: str, device_type: str) -> str:
+    if backend == "auto":
+        return "triton" if device_type == "cuda" else "reference"
+    return backend
+
+
 def separable_local_conv(
     frame: Tensor, vertical: Tensor, horizontal: Tensor, *, backend: Backend = "auto"
 ) -> Tensor:
@@ -122,7 +133,19 @@ def separable_local_conv(
         (B, C, H, W) tensor of the inputs' dtype. Differentiable in all three inputs.
     """
     check_inputs(frame, vertical, horizontal)
-    chosen = resolve_backend(frame.device.type, backend)
+    if torch.compiler.is_compiling():
+        # Availability checks (locks, compiler probes) are not traceable; the operator's
+        # implementation fails clearly at run time if the backend cannot run.
+        chosen = _concrete(backend, frame.device.type)
+    else:
+        chosen = resolve_backend(frame.device.type, backend)
+    if not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in (frame, vertical, horizontal))
+    ):
+        # Inference: one custom operator, opaque to torch.compile (see sepconv.ops.library).
+        from sepconv.ops.library import separable_local_conv_forward
+
+        return separable_local_conv_forward(frame, vertical, horizontal, chosen)
     if chosen == "triton":
         from sepconv.ops.triton_kernels import separable_local_conv_triton
 
