@@ -337,6 +337,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=1024, help="tile size at 2160p")
     parser.add_argument("--skip-4k", action="store_true", help="drop 2160p from --sizes")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-inference", action="store_true", help="training figures only")
     parser.add_argument("--skip-reference", action="store_true", help="skip path (a)")
     parser.add_argument("--batch", type=int, help="training batch (default: 32 GPU, 8 CPU)")
     parser.add_argument("--train-steps", type=int, help="timed steps (default: 10 GPU, 2 CPU)")
@@ -386,6 +387,8 @@ def main() -> None:
     results: list[dict] = []
     rows: list[tuple[str, ...]] = []
     memory = "peak alloc MiB" if gpu else "peak RSS MiB"
+    if args.skip_inference:
+        sizes = []
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
             if size == "2160p":

@@ -71,11 +71,18 @@ def test_interpolate_reproduces_the_authors_forward_pass(tmp_path, frames, autho
     assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
 
 
-def test_without_weights_it_says_none_ship_yet(tmp_path, frames):
+def test_without_weights_the_bundled_model_runs_and_beats_averaging(tmp_path, frames):
+    from sepconv.metrics import psnr
+
     output = tmp_path / "middle.png"
     result = run_cli("interpolate", *frames, "-o", output)
-    assert_clean_failure(result, 1, "no trained weights ship")
-    assert not output.exists()
+    assert result.returncode == 0, result.stderr
+    middle = np.asarray(Image.open(output).convert("RGB"))
+    first, second = (np.asarray(Image.open(path).convert("RGB")) for path in frames)
+    truth = np.asarray(Image.open(FIXTURES / "rubberwhale_frame10i11.png").convert("RGB"))
+    average = np.rint((first.astype(float) + second.astype(float)) / 2).astype(np.uint8)
+    assert middle.shape == truth.shape
+    assert psnr(middle, truth) > psnr(average, truth) + 0.5
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +212,11 @@ def test_missing_weights_file_and_unknown_name(tmp_path, frames):
 def test_weights_lists_the_registry(tmp_path):
     result = run_cli("weights", cwd=tmp_path)
     assert result.returncode == 0
-    assert "authors-l1" in result.stdout and "no trained weights are bundled" in result.stdout
+    lines = result.stdout.splitlines()[1:]
+    rows = {line.split()[0]: line.split()[1] for line in lines if line[:1].isalnum()}
+    rows.pop("authors'", None)  # the closing note
+    assert rows == {"sepconv-l1": "yes", "authors-l1": "no", "authors-lf": "no"}, result.stdout
+    assert "default" in result.stdout
 
 
 @pytest.fixture()

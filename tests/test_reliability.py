@@ -340,11 +340,11 @@ def _limit_network_size(monkeypatch, interpolator: Interpolator, limit: int) -> 
     original = interpolator.model.predict_kernels
     sizes: list[int] = []
 
-    def predict_kernels(first, second):
+    def predict_kernels(first, second, **options):
         sizes.append(max(first.shape[-2:]))
         if max(first.shape[-2:]) > limit:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return original(first, second)
+        return original(first, second, **options)
 
     monkeypatch.setattr(interpolator.model, "predict_kernels", predict_kernels)
     return sizes

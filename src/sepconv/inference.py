@@ -25,7 +25,13 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from sepconv.errors import InputError, SepconvError
-from sepconv.models.sepconv_net import NETWORK_STRIDE, Kernels, SepConvNet, pad_to_multiple
+from sepconv.models.sepconv_net import (
+    NETWORK_STRIDE,
+    Kernels,
+    SepConvNet,
+    joint_statistics,
+    pad_to_multiple,
+)
 from sepconv.ops import Backend
 
 if TYPE_CHECKING:
@@ -558,13 +564,27 @@ class Interpolator:
 
     def _whole_canvas_eager(self, first: Tensor, second: Tensor) -> Tensor:
         """Network and synthesis on whole padded canvases (what ``compile`` compiles)."""
-        kernels = self._predict_kernels(first, second)
+        statistics = self._statistics(first, second)
+        kernels = self._predict_kernels(first, second, statistics)
         return self._apply_kernels(
-            self.model.pad_for_synthesis(first), self.model.pad_for_synthesis(second), kernels
+            self.model.pad_for_synthesis(first),
+            self.model.pad_for_synthesis(second),
+            kernels,
+            statistics,
         )
 
+    def _statistics(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Input-normalisation statistics of whole float32 canvases, shared by all tiles."""
+        if not getattr(self.model.config, "input_normalization", False):
+            return None
+        return joint_statistics(first[:, :3], second[:, :3])
+
     def _apply_kernels(
-        self, first_padded: Tensor, second_padded: Tensor, kernels: Kernels
+        self,
+        first_padded: Tensor,
+        second_padded: Tensor,
+        kernels: Kernels,
+        statistics: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """The model's apply_kernels, or its bfloat16-kernel shortcut (same result, exactly).
 
@@ -580,10 +600,16 @@ class Interpolator:
                 return one + two
         kernels = Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
         return self.model.apply_kernels(
-            first_padded, second_padded, kernels, backend=self._synthesis_backend
+            first_padded,
+            second_padded,
+            kernels,
+            backend=self._synthesis_backend,
+            statistics=statistics,
         )
 
-    def _predict_kernels(self, first: Tensor, second: Tensor) -> Kernels:
+    def _predict_kernels(
+        self, first: Tensor, second: Tensor, statistics: tuple[Tensor, Tensor] | None = None
+    ) -> Kernels:
         """Network pass on (B, >=3, H, W) canvases (multiples of 32); float32 kernels (or,
         for :meth:`_apply_kernels`'s shortcut, the bfloat16 network's own)."""
         if self._fast_model is not None:
@@ -592,7 +618,7 @@ class Interpolator:
                 frame[:, :3].to(dtype).contiguous(memory_format=torch.channels_last)
                 for frame in (first, second)
             )
-            kernels = self._fast_model.predict_kernels(first, second)
+            kernels = self._fast_model.predict_kernels(first, second, statistics=statistics)
             if self._direct_bfloat16:
                 return kernels
             # Kept channels_last: the "cpu" local convolution reads that layout directly.
@@ -603,7 +629,7 @@ class Interpolator:
             enabled=self.precision != "float32",
         )
         with autocast:
-            kernels = self.model.predict_kernels(first[:, :3], second[:, :3])
+            kernels = self.model.predict_kernels(first[:, :3], second[:, :3], statistics=statistics)
         return Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
 
     def _tile_margin_for(self, window: int) -> int:
@@ -625,6 +651,7 @@ class Interpolator:
         height, width = first.shape[-2:]
         first_padded = self.model.pad_for_synthesis(first)
         second_padded = self.model.pad_for_synthesis(second)
+        statistics = self._statistics(first, second)  # the whole canvas', not each tile's
         reach = self.model.kernel_size - 1
         middle = torch.empty_like(first)
         for row_start, core_top, core_bottom in _tile_windows(
@@ -638,12 +665,13 @@ class Interpolator:
                 columns = slice(column_start, min(column_start + window, width))
                 padded_columns = slice(columns.start, columns.stop + reach)
                 kernels = self._predict_kernels(
-                    first[:, :, rows, columns], second[:, :, rows, columns]
+                    first[:, :, rows, columns], second[:, :, rows, columns], statistics
                 )
                 result = self._apply_kernels(
                     first_padded[:, :, padded_rows, padded_columns],
                     second_padded[:, :, padded_rows, padded_columns],
                     kernels,
+                    statistics,
                 )
                 middle[:, :, core_top:core_bottom, core_left:core_right] = result[
                     :,

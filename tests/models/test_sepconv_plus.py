@@ -186,3 +186,15 @@ def test_residual_backbone_round_trips_through_a_checkpoint(tmp_path) -> None:
     first, second = torch.rand(2, 1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(loaded(first, second), model(first, second))
+
+
+def test_given_statistics_replace_the_frames_own() -> None:
+    model = _model(input_normalization=True)
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    own = joint_statistics(first, second)
+    with torch.no_grad():
+        default = model.predict_kernels(first, second).vertical1
+        same = model.predict_kernels(first, second, statistics=own).vertical1
+        other = model.predict_kernels(first, second, statistics=(own[0] + 0.2, own[1])).vertical1
+    torch.testing.assert_close(same, default)
+    assert (other - default).abs().max() > 1e-4

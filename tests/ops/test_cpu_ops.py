@@ -164,16 +164,24 @@ def test_other_dtypes_fall_back_to_the_reference_forward():
 @needs_kernel
 def test_dispatch_reaches_the_cpu_kernel(monkeypatch):
     calls = []
-    original = cpu_ops.separable_local_conv_cpu
 
-    def spy(*args):
-        calls.append(1)
-        return original(*args)
+    def spy(name, original):
+        def wrapped(*args):
+            calls.append(name)
+            return original(*args)
 
-    monkeypatch.setattr(cpu_ops, "separable_local_conv_cpu", spy)
+        return wrapped
+
+    monkeypatch.setattr(cpu_ops, "forward", spy("forward", cpu_ops.forward))
+    monkeypatch.setattr(
+        cpu_ops, "separable_local_conv_cpu", spy("autograd", cpu_ops.separable_local_conv_cpu)
+    )
     frame, vertical, horizontal = local_conv_inputs(1, 3, 3, 17, 3, torch.float32)
+    separable_local_conv(frame, vertical, horizontal, backend="cpu")  # through the custom op
+    assert calls == ["forward"]
+    vertical.requires_grad_(True)
     separable_local_conv(frame, vertical, horizontal, backend="cpu")
-    assert calls
+    assert calls[1] == "autograd"  # (whose forward then calls the compiled forward)
     assert resolve_backend("cpu", "cpu") == "cpu"
 
 

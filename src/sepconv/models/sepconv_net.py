@@ -275,11 +275,16 @@ class SepConvNet(nn.Module):
     def _to_model_order(self, frame: Tensor) -> Tensor:
         return frame.flip(1) if self.config.channel_order == "bgr" else frame
 
-    def predict_kernels(self, first: Tensor, second: Tensor) -> Kernels:
+    def predict_kernels(
+        self, first: Tensor, second: Tensor, *, statistics: tuple[Tensor, Tensor] | None = None
+    ) -> Kernels:
         """Kernels for every output pixel.
 
         Args:
             first, second: (B, 3, H, W) RGB frames in [0, 1], H and W multiples of 32.
+            statistics: with ``input_normalization``, the (mean, std) to normalise with
+                (default: :func:`joint_statistics` of these frames). Tiles of a larger frame
+                pass the whole frame's, so that every tile sees the same normalisation.
         """
         if first.shape[-2] % NETWORK_STRIDE or first.shape[-1] % NETWORK_STRIDE:
             raise ValueError(
@@ -287,7 +292,8 @@ class SepConvNet(nn.Module):
                 "use sepconv.inference.Interpolator for arbitrary sizes"
             )
         if self.config.input_normalization:
-            mean, std = joint_statistics(first[:, :3], second[:, :3])
+            mean, std = statistics or joint_statistics(first[:, :3], second[:, :3])
+            mean, std = mean.to(first.dtype), std.to(first.dtype)
             first = (first[:, :3] - mean) / std
             second = (second[:, :3] - mean) / std
         first, second = self._to_model_order(first), self._to_model_order(second)
@@ -325,12 +331,15 @@ class SepConvNet(nn.Module):
         kernels: Kernels,
         *,
         backend: Backend = "auto",
+        statistics: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Sum of the two local convolutions of already padded frames (any channel count).
 
         Args:
             first_padded, second_padded: (B, C, H + K - 1, W + K - 1), see
                 :meth:`pad_for_synthesis`; cast to the kernels' dtype.
+            statistics: as in :meth:`predict_kernels` (only the mean is used, and only with
+                ``input_normalization`` without ``kernel_normalization``).
         Returns:
             (B, C, H, W), not clamped.
 
@@ -358,7 +367,9 @@ class SepConvNet(nn.Module):
         pad = self.kernel_size // 2
         height, width = output.shape[-2:]
         rgb_interior = (slice(None), slice(0, 3), slice(pad, pad + height), slice(pad, pad + width))
-        mean, _ = joint_statistics(first_padded[rgb_interior], second_padded[rgb_interior])
+        mean, _ = statistics or joint_statistics(
+            first_padded[rgb_interior], second_padded[rgb_interior]
+        )
         return output + mean.to(dtype) * (1.0 - weight)
 
     def synthesize(

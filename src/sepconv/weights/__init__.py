@@ -3,7 +3,8 @@
 Two kinds of entries:
 
 * ``bundled``: trained by this project and shipped inside the package
-  (``sepconv/weights/files/``). None ship yet: the training issue adds them.
+  (``sepconv/weights/files/``, fp16 safetensors), each with a model card in ``docs/models/``.
+  ``sepconv-l1`` is the default model.
 * ``authors``: the authors' released ``network-l1.pytorch`` / ``network-lf.pytorch``. They
   cannot be downloaded here; a user who has them puts them in the weights folder
   (``$SEPCONV_WEIGHTS_DIR``, default ``~/.cache/sepconv``) to use them by name, or passes
@@ -49,6 +50,16 @@ _AUTHORS = SepConvConfig(kernel_size=51, channel_order="bgr")
 
 REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
+        name="sepconv-l1",
+        filename="sepconv-l1.safetensors",
+        sha256="a088e79aec5f2b5b1de14032bf4cb9c8c6be66561b25a5fd38cb5c260d2b0a6e",
+        config=SepConvConfig(
+            kernel_size=51, channel_order="rgb", input_normalization=True, kernel_normalization=True
+        ),
+        source="bundled",
+        description="this project's L1 model, the default (docs/models/sepconv-l1.md)",
+    ),
+    WeightsSpec(
         name="authors-l1",
         filename="network-l1.pytorch",
         sha256=None,
@@ -66,8 +77,8 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     ),
 )
 
-# Name of the bundled model used when no --weights is given; None until one ships.
-DEFAULT_WEIGHTS: str | None = None
+# Name of the bundled model used when no --weights is given (None: commands ask for weights).
+DEFAULT_WEIGHTS: str | None = "sepconv-l1"
 
 
 def bundled_dir() -> Path:
