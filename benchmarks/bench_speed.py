@@ -16,7 +16,8 @@ Prints one table for the device given (``--device cpu|cuda``; default CUDA when 
 * training samples/s (forward + backward + AdaMax step + EMA, L1 loss, 128x128 crops) of the
   paper network through ``Trainer.train_step`` (configs/sepconv-l1.toml with batch size,
   ``bf16`` and ``backend`` overridden): float32 reference op against the defaults (CPU:
-  bf16 autocast with the reference op, and with the compiled ``cpu`` forward; GPU: Triton,
+  bf16 autocast with the reference op, and with the compiled ``cpu`` op (forward and kernel
+  gradients); GPU: Triton,
   float32 and bf16 autocast);
 * 3840x2160 (``--sizes ... 2160p``): time and peak memory whole-frame and in ``--tile``
   tiles, on the float32 fast path, and the tiled frame's difference from the whole one.
@@ -82,7 +83,7 @@ FAST_FP32 = {"cpu": "fast-fp32", "cuda": "triton-fp32"}
 CPU_TRAIN = {
     "reference": ({"bf16": False, "backend": "reference"}, "(a) fp32, reference op"),
     "bf16-auto": ({"bf16": True, "backend": "auto"}, "bf16 autocast, config default"),
-    "bf16-cpu": ({"bf16": True, "backend": "cpu"}, "bf16 autocast, cpu op fwd"),
+    "bf16-cpu": ({"bf16": True, "backend": "cpu"}, "bf16 autocast, cpu op"),
 }
 GPU_TRAIN = {
     "reference": ({"bf16": False, "backend": "reference"}, "(a) fp32, reference op"),
