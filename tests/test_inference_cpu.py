@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -100,8 +102,14 @@ def test_optimize_bfloat16_stays_within_one_level_of_float32(authors_checkpoint,
     assert difference.mean() < 0.25
 
 
-def test_bfloat16_kernel_shortcut_equals_casting_the_kernels():
+@pytest.mark.parametrize("normalized", [False, True])
+def test_bfloat16_kernel_shortcut_equals_casting_the_kernels(normalized):
     model = make_random_model(seed=4)
+    if normalized:  # the same weights with both SepConv++ normalisations
+        config = replace(model.config, input_normalization=True, kernel_normalization=True)
+        normalized_model = type(model)(config)
+        normalized_model.load_state_dict(model.state_dict())
+        model = normalized_model.eval()
     first, second = _frames((50, 120, 4), seed=5)
     fast = Interpolator(model, device="cpu", precision="bfloat16", optimize=True)
     assert fast._direct_bfloat16 == cpu_kernel_available()

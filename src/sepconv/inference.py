@@ -390,14 +390,10 @@ class Interpolator:
 
             if cpu_kernel_available():
                 self._synthesis_backend = "cpu"
-        # SepConv++ normalisations use the kernels beyond the local convolution: no shortcut.
-        config = self.model.config
         self._direct_bfloat16 = (
             self._fast_model is not None
             and self.precision == "bfloat16"
             and self._synthesis_backend == "cpu"
-            and not getattr(config, "kernel_normalization", False)
-            and not getattr(config, "input_normalization", False)
         )
         self._whole_canvas = self._whole_canvas_eager
         if compile:
@@ -597,7 +593,9 @@ class Interpolator:
             one = forward_bfloat16_kernels(first_padded, kernels.vertical1, kernels.horizontal1)
             two = forward_bfloat16_kernels(second_padded, kernels.vertical2, kernels.horizontal2)
             if one is not None and two is not None:
-                return one + two
+                return self.model.finish_synthesis(
+                    one + two, first_padded, second_padded, kernels, statistics
+                )
         kernels = Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
         return self.model.apply_kernels(
             first_padded,

@@ -358,19 +358,33 @@ class SepConvNet(nn.Module):
         ) + separable_local_conv(
             second_padded, kernels.vertical2, kernels.horizontal2, backend=backend
         )
+        return self.finish_synthesis(output, first_padded, second_padded, kernels, statistics)
+
+    def finish_synthesis(
+        self,
+        output: Tensor,
+        first_padded: Tensor,
+        second_padded: Tensor,
+        kernels: Kernels,
+        statistics: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """The SepConv++ normalisations applied to the summed local convolutions ``output``
+        (B, C, H, W) of :meth:`apply_kernels` (the identity when both are off). The kernels
+        may be of a lower precision than ``output``: their sums accumulate in float32."""
         if not (self.config.kernel_normalization or self.config.input_normalization):
             return output
+        dtype = output.dtype
         weight = kernel_sums(kernels)
         if self.config.kernel_normalization:
             small = weight.abs() < KERNEL_NORMALIZATION_EPSILON
-            return output / torch.where(small, torch.ones_like(weight), weight)
+            return (output / torch.where(small, torch.ones_like(weight), weight)).to(dtype)
         pad = self.kernel_size // 2
         height, width = output.shape[-2:]
         rgb_interior = (slice(None), slice(0, 3), slice(pad, pad + height), slice(pad, pad + width))
         mean, _ = statistics or joint_statistics(
             first_padded[rgb_interior], second_padded[rgb_interior]
         )
-        return output + mean.to(dtype) * (1.0 - weight)
+        return (output + mean.to(weight.dtype) * (1.0 - weight)).to(dtype)
 
     def synthesize(
         self, first: Tensor, second: Tensor, kernels: Kernels, *, backend: Backend = "auto"
@@ -426,9 +440,14 @@ def kernel_sums(kernels: Kernels) -> Tensor:
     """(B, 1, H, W): sum of the weights of both 2D kernels, i.e. the local convolution of a ones
     image, computed as sum(v1) * sum(h1) + sum(v2) * sum(h2) (each 2D kernel is an outer
     product)."""
-    return kernels.vertical1.sum(1, keepdim=True) * kernels.horizontal1.sum(
-        1, keepdim=True
-    ) + kernels.vertical2.sum(1, keepdim=True) * kernels.horizontal2.sum(1, keepdim=True)
+    accumulate = torch.promote_types(kernels.vertical1.dtype, torch.float32)
+
+    def total(tensor: Tensor) -> Tensor:
+        return tensor.sum(1, keepdim=True, dtype=accumulate)
+
+    return total(kernels.vertical1) * total(kernels.horizontal1) + total(kernels.vertical2) * total(
+        kernels.horizontal2
+    )
 
 
 def count_parameters(model: nn.Module) -> int:
