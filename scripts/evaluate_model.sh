@@ -4,13 +4,13 @@
 # Middlebury. Each run writes the table (OUT/NAME.txt), sepconv eval's JSON (OUT/NAME.json,
 # with the weights' sha256 and every option) and its stderr (OUT/NAME.log).
 #   bash scripts/evaluate_model.sh src/sepconv/weights/files/sepconv-l1.safetensors runs/eval
-# Frame-gap-2 triplets: python ../shared/tools/make_triplets.py --out /work/data/triplets-step2
+# Frame-gap-2 triplets: python ../shared/tools/make_triplets.py --out runs/triplets-step2
 #   --step 2 <the videos in ../shared/data/videos> (needs ffmpeg); set STEP2 to elsewhere.
 set -euo pipefail
 WEIGHTS="${1:?usage: scripts/evaluate_model.sh WEIGHTS [OUT]}"
 OUT="${2:-runs/eval}"
 DATA="${DATA:-../shared/data}"
-STEP2="${STEP2:-/work/data/triplets-step2}"
+STEP2="${STEP2:-runs/triplets-step2}"
 mkdir -p "$OUT"
 
 run() {  # NAME DATASET DIR [OPTIONS...]: prints "NAME: mean ... (N s)"

@@ -247,12 +247,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         }
         if args.method == "sepconv":
             from sepconv.models.checkpoint import sha256_of
-            from sepconv.weights import resolve_weights
 
-            weights_path, _ = resolve_weights(args.weights)
+            # A registry entry's digest was checked when the weights loaded: no second read.
+            digest = interpolator.weights_sha256 or sha256_of(interpolator.weights_path)
             payload |= {
                 "weights": args.weights or "default",
-                "weights_sha256": sha256_of(weights_path),
+                "weights_sha256": digest,
                 "padding": args.padding,
                 "precision": interpolator.precision,
                 "ensemble": args.ensemble,

@@ -17,6 +17,7 @@ import copy
 import os
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -379,6 +380,10 @@ class Interpolator:
         self.tile_margin = tile_margin
         self.backend = backend
         self.ensemble = ensemble
+        # Where the weights came from (set by from_weights; the digest when the registry
+        # checked it), for reports.
+        self.weights_path: Path | None = None
+        self.weights_sha256: str | None = None
         self.optimize = optimize and self.device.type == "cpu"
         self._fast_model: SepConvNet | None = None
         if self.optimize and not compile and self.precision in ("float32", "bfloat16"):
@@ -409,8 +414,11 @@ class Interpolator:
         from sepconv.models.checkpoint import load_weights
         from sepconv.weights import resolve_weights
 
-        path, _ = resolve_weights(weights)
-        return cls(load_weights(path).model, **kwargs)
+        path, spec = resolve_weights(weights)
+        interpolator = cls(load_weights(path).model, **kwargs)
+        interpolator.weights_path = path
+        interpolator.weights_sha256 = spec.sha256 if spec is not None else None
+        return interpolator
 
     # -- public API ------------------------------------------------------------------------
 

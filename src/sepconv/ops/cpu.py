@@ -505,35 +505,36 @@ def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor
     return _launch(_BF16_KERNELS, frame.contiguous(), vertical, horizontal)
 
 
-class _SeparableLocalConvCPU(reference.SeparableLocalConvFunction):
-    """Compiled forward and kernel gradients; the frame gradient (rarely needed: frames are
-    inputs) is the reference's."""
-
-    @staticmethod
-    def forward(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
-        ctx.save_for_backward(frame, vertical, horizontal)
-        return forward(frame, vertical, horizontal)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        frame, vertical, horizontal = ctx.saved_tensors
-        need_frame, need_vertical, need_horizontal = ctx.needs_input_grad[:3]
-        compiled = None
-        if need_vertical or need_horizontal:
-            compiled = backward_kernels(grad_out, frame, vertical, horizontal)
-        if compiled is None:
-            return reference.SeparableLocalConvFunction.backward(ctx, grad_out)
-        grad_frame = None
-        if need_frame:
-            grad_frame, _, _ = reference.backward(
-                grad_out.contiguous(), frame, vertical, horizontal, (True, False, False)
-            )
-        grad_vertical, grad_horizontal = compiled
-        return (
-            grad_frame,
-            grad_vertical if need_vertical else None,
-            grad_horizontal if need_horizontal else None,
+def backward(
+    grad_out: Tensor,
+    frame: Tensor,
+    vertical: Tensor,
+    horizontal: Tensor,
+    needs: tuple[bool, bool, bool] = (True, True, True),
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients for (frame, vertical, horizontal) as :func:`sepconv.ops.reference.backward`:
+    the kernel gradients compiled, the frame gradient (rarely needed: frames are inputs) the
+    reference's; all of it the reference's where the compiled kernel does not apply."""
+    need_frame, need_vertical, need_horizontal = needs
+    compiled = None
+    if need_vertical or need_horizontal:
+        compiled = backward_kernels(grad_out, frame, vertical, horizontal)
+    if compiled is None:
+        return reference.backward(grad_out, frame, vertical, horizontal, needs)
+    grad_frame = None
+    if need_frame:
+        grad_frame, _, _ = reference.backward(
+            grad_out, frame, vertical, horizontal, (True, False, False)
         )
+    grad_vertical, grad_horizontal = compiled
+    return (
+        grad_frame,
+        grad_vertical if need_vertical else None,
+        grad_horizontal if need_horizontal else None,
+    )
+
+
+_SeparableLocalConvCPU = reference.autograd_function("SeparableLocalConvCPU", forward, backward)
 
 
 def separable_local_conv_cpu(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:

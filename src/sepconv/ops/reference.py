@@ -13,6 +13,8 @@ at any resolution. It is the oracle the fast kernels are tested against, and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -83,23 +85,35 @@ def backward(
     return grad_frame, grad_vertical, grad_horizontal
 
 
-class SeparableLocalConvFunction(torch.autograd.Function):
-    """Autograd wrapper: reference forward, recomputing reference backward.
+def autograd_function(
+    name: str,
+    forward_pass: Callable[[Tensor, Tensor, Tensor], Tensor],
+    backward_pass: Callable[..., tuple[Tensor | None, Tensor | None, Tensor | None]],
+) -> type[torch.autograd.Function]:
+    """An autograd Function that saves the three inputs and calls these two passes.
 
-    Faster forwards (sepconv.ops.cpu) subclass it and override only ``forward``.
+    ``backward_pass(grad_out, frame, vertical, horizontal, needs)`` has the signature of
+    :func:`backward`. Backends with their own passes (:mod:`sepconv.ops.cpu`) build theirs here.
     """
 
-    @staticmethod
-    def forward(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
+    def forward_method(ctx, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
         ctx.save_for_backward(frame, vertical, horizontal)
-        return forward(frame, vertical, horizontal)
+        return forward_pass(frame, vertical, horizontal)
 
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
+    def backward_method(ctx, grad_out: Tensor):
         frame, vertical, horizontal = ctx.saved_tensors
-        return backward(
-            grad_out.contiguous(), frame, vertical, horizontal, tuple(ctx.needs_input_grad[:3])
-        )
+        needs = tuple(bool(need) for need in ctx.needs_input_grad[:3])
+        return backward_pass(grad_out.contiguous(), frame, vertical, horizontal, needs)
+
+    return type(
+        name,
+        (torch.autograd.Function,),
+        {"forward": staticmethod(forward_method), "backward": staticmethod(backward_method)},
+    )
+
+
+# Reference forward, recomputing reference backward.
+SeparableLocalConvFunction = autograd_function("SeparableLocalConvFunction", forward, backward)
 
 
 def separable_local_conv(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
