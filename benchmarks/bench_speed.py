@@ -317,14 +317,14 @@ def _header(device: str) -> dict:
     }
 
 
-def _levels(path: str, reference: str) -> tuple[float, int]:
-    """Max abs difference in 8-bit levels before rounding, and after rounding to uint8."""
+def _levels(path: str, reference: str) -> tuple[float, int, float]:
+    """Abs difference in 8-bit levels: max before rounding, max after rounding to uint8, mean."""
     import numpy as np
 
     actual, expected = np.load(path), np.load(reference)
-    before = float(np.abs(actual - expected).max())
+    difference = np.abs(actual - expected)
     after = int(np.abs(np.rint(actual) - np.rint(expected)).max())
-    return before, after
+    return float(difference.max()), after, float(difference.mean())
 
 
 def main() -> None:
@@ -412,10 +412,11 @@ def main() -> None:
                 ratio = f"{reference_ms / result['ms']:.2f}x" if reference_ms else ""
                 levels = ""
                 if reference_npy and path != "reference":
-                    before, after = _levels(save, reference_npy)
+                    before, after, mean = _levels(save, reference_npy)
                     result["max_diff_levels"] = before
                     result["max_diff_levels_rounded"] = after
-                    levels = f"{before:.2g} / {after}"
+                    result["mean_diff_levels"] = mean
+                    levels = f"{before:.2g} / {after} ({mean:.2g})"
                 rows.append(
                     (
                         f"infer {size} ms/frame",
@@ -447,10 +448,11 @@ def main() -> None:
                 if tile is None:
                     whole_npy = save
                 elif whole_npy:
-                    before, after = _levels(save, whole_npy)
+                    before, after, mean = _levels(save, whole_npy)
                     result["max_diff_levels_vs_whole"] = before
                     result["max_diff_levels_vs_whole_rounded"] = after
-                    levels = f"{before:.2g} / {after} (vs whole)"
+                    result["mean_diff_levels_vs_whole"] = mean
+                    levels = f"{before:.2g} / {after} ({mean:.2g}) vs whole"
                 rows.append(
                     (
                         "infer 2160p ms/frame",
@@ -489,7 +491,7 @@ def main() -> None:
                     f"{steps}",
                 )
             )
-    titles = ("measurement", "path", "value", "vs (a)", "max diff (levels)", memory, "runs")
+    titles = ("measurement", "path", "value", "vs (a)", "diff (levels)", memory, "runs")
     widths = [max(len(row[i]) for row in [titles, *rows]) for i in range(len(titles))]
     print()
     for row in [titles, *rows]:
@@ -502,7 +504,8 @@ def main() -> None:
     print(
         "# inference: median ms per frame, batch 1, uint8 frames on the device to the uint8 "
         "middle frame on it; 'vs (a)': (a)'s time / this time (inference), this rate / (a)'s "
-        "(training); max diff: largest |this - (a)| in 8-bit levels before / after rounding"
+        "(training); diff: |this - (a)| in 8-bit levels, largest before / after rounding "
+        "(mean before rounding)"
     )
     print(
         f"# training: Trainer.train_step (fwd + bwd + AdaMax + EMA, L1) after 1 warm-up step; "

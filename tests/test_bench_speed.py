@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "benchmarks" / "bench_speed.py"
@@ -38,4 +39,18 @@ def test_tiny_inference_measurement_is_uint8_to_uint8_and_saves_the_frame(tmp_pa
     middle = np.load(save)
     assert middle.shape == (*bench.SIZES["tiny"], 3)
     assert middle.min() >= 0.0 and middle.max() <= 255.0
-    assert bench._levels(str(save), str(save)) == (0.0, 0)
+    assert bench._levels(str(save), str(save)) == (0.0, 0, 0.0)
+
+
+def test_levels_reports_max_before_and_after_rounding_and_the_mean(tmp_path):
+    bench = _module()
+    expected = np.full((2, 2, 3), 10.4, dtype=np.float32)
+    actual = expected.copy()
+    actual[0, 0, 0] = 11.0  # 0.6 levels off; rounds to 11 against 10
+    actual_path, expected_path = tmp_path / "actual.npy", tmp_path / "expected.npy"
+    np.save(actual_path, actual)
+    np.save(expected_path, expected)
+    before, after, mean = bench._levels(str(actual_path), str(expected_path))
+    assert before == pytest.approx(0.6, abs=1e-5)
+    assert after == 1
+    assert mean == pytest.approx(0.6 / 12, abs=1e-6)

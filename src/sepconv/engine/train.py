@@ -24,18 +24,12 @@ Design points:
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
-import os
 import random
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,6 +42,9 @@ from sepconv import __version__
 from sepconv.data.mixture import step_seed
 from sepconv.data.sources import Batch, TranslationBatches, build_batches
 from sepconv.engine.config import TrainConfig
+from sepconv.engine.distributed import DistributedContext
+from sepconv.engine.progress import CsvLog, StopRequests, format_duration
+from sepconv.engine.reproducibility import capture_rng_state, code_version, restore_rng_state
 from sepconv.errors import SepconvError
 from sepconv.losses import build_loss
 from sepconv.models.checkpoint import (
@@ -73,17 +70,6 @@ __all__ = [
 CHECKPOINT_NAME = "last.pt"
 EXPORT_NAME = "model.safetensors"
 LOG_NAME = "log.csv"
-LOG_FIELDS = (
-    "step",
-    "samples",
-    "loss",
-    "lr",
-    "samples_per_s",
-    "grad_norm",
-    "unix_time",
-    "val_psnr",
-    "event",
-)
 
 
 # -- schedule and seeds ------------------------------------------------------------------------
@@ -101,129 +87,6 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     progress = min(1.0, (step - config.warmup_steps) / span)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-# -- distributed -------------------------------------------------------------------------------
-
-
-@dataclass
-class DistributedContext:
-    """Where this process stands in a (possibly single-process) job."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    initialized_here: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls, device_type: str) -> DistributedContext:
-        """Join the process group torchrun describes (nccl on CUDA, gloo otherwise)."""
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size <= 1:
-            return cls()
-        rank = int(os.environ["RANK"])
-        local_rank = int(os.environ.get("LOCAL_RANK", rank))
-        initialized_here = False
-        if not dist.is_initialized():
-            backend = "nccl" if device_type == "cuda" else "gloo"
-            dist.init_process_group(backend=backend)
-            initialized_here = True
-        return cls(rank, world_size, local_rank, initialized_here)
-
-    def all_finite(self, flag: bool, device: torch.device) -> bool:
-        if not self.enabled:
-            return flag
-        value = torch.tensor([1.0 if flag else 0.0], device=device)
-        dist.all_reduce(value, op=dist.ReduceOp.MIN)
-        return bool(value.item() > 0)
-
-    def mean(self, value: Tensor) -> Tensor:
-        if not self.enabled:
-            return value
-        value = value.detach().clone()
-        dist.all_reduce(value)
-        return value / self.world_size
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.initialized_here and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-# -- RNG state (as tensors and lists, for weights-only loading) --------------------------------
-
-
-def capture_rng_state() -> dict[str, Any]:
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    version, internal, gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "kind": str(kind),
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "position": int(position),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": {"version": int(version), "internal": list(internal), "gauss": gauss},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    numpy_state = state["numpy"]
-    np.random.set_state(
-        (
-            numpy_state["kind"],
-            numpy_state["keys"].numpy().astype(np.uint32),
-            numpy_state["position"],
-            numpy_state["has_gauss"],
-            numpy_state["cached_gaussian"],
-        )
-    )
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["internal"]), python["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = state["cuda"]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def code_version() -> str:
-    """``sepconv <version>`` plus the git commit (``+dirty`` when modified) when available."""
-    root = Path(__file__).resolve().parents[3]
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
 
 
 # -- the trainer -------------------------------------------------------------------------------
@@ -259,43 +122,6 @@ class _TrainStep(nn.Module):
             )
         )
         return self.net.synthesize(first, last, kernels, backend=self.backend)  # type: ignore[arg-type]
-
-
-class _StopRequests:
-    """While active, SIGINT and SIGTERM set ``requested`` instead of killing the process; a
-    second signal raises KeyboardInterrupt. Only in the main thread; a SIGINT that the parent
-    ignored (a background job) stays ignored."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopRequests:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                current = signal.getsignal(signum)
-                if signum == signal.SIGINT and current is signal.SIG_IGN:
-                    continue
-                self._previous[signum] = current
-                signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-
-def _format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class Trainer:
@@ -608,7 +434,7 @@ class Trainer:
         config = self.config
         target = config.total_steps if steps is None else min(config.total_steps, self.step + steps)
         iterator = iter(batches if batches is not None else self.batches())
-        log = _CsvLog(self.output_dir / LOG_NAME) if self.dist.is_main else None
+        log = CsvLog(self.output_dir / LOG_NAME) if self.dist.is_main else None
         started = time.perf_counter()
         last_save_time = time.monotonic()
         window_start, window_samples = time.perf_counter(), 0
@@ -616,7 +442,7 @@ class Trainer:
         losses: list[float] = []
         last_loss = math.nan
         stopped = "done"
-        stop_requests = _StopRequests()
+        stop_requests = StopRequests()
         try:
             stop_requests.__enter__()
             while self.step < target:
@@ -660,7 +486,7 @@ class Trainer:
                     self._report(
                         f"step {self.step}/{config.total_steps} | {self.samples:,} samples | "
                         f"loss {last_loss:.5f} | lr {result['lr']:.2e} | {speed:,.1f} samples/s "
-                        f"| grad {result['grad_norm']:.3g} | ETA {_format_duration(eta)}{val}"
+                        f"| grad {result['grad_norm']:.3g} | ETA {format_duration(eta)}{val}"
                     )
                     window_start, window_samples = time.perf_counter(), 0
                 due_steps = (
@@ -735,25 +561,6 @@ class Trainer:
     def close(self) -> None:
         """Leave the process group if this trainer joined it."""
         self.dist.close()
-
-
-class _CsvLog:
-    """Appends rows to ``log.csv`` (header written once), flushing every row."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists() or path.stat().st_size == 0
-        self.handle = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
-        self.writer = csv.DictWriter(self.handle, fieldnames=LOG_FIELDS)
-        if new:
-            self.writer.writeheader()
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.writer.writerow(row)
-        self.handle.flush()
-
-    def close(self) -> None:
-        self.handle.close()
 
 
 def _load_validation(spec: Any) -> list[Any]:

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+
+import pytest
+
+from sepconv.engine.progress import LOG_FIELDS, CsvLog, StopRequests, format_duration
+from sepconv.engine.reproducibility import capture_rng_state, restore_rng_state
+
+
+def test_format_duration_is_hours_minutes_seconds():
+    assert format_duration(0) == "0:00:00"
+    assert format_duration(3 * 3600 + 5 * 60 + 7.9) == "3:05:07"
+    assert format_duration(math.inf) == "?"
+    assert format_duration(math.nan) == "?"
+
+
+def test_csv_log_writes_the_header_once_across_reopenings(tmp_path):
+    path = tmp_path / "run" / "log.csv"
+    for step in (1, 2):
+        log = CsvLog(path)
+        log.write({field: "" for field in LOG_FIELDS} | {"step": step})
+        log.close()
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["step"] for row in rows] == ["1", "2"]
+
+
+def test_stop_requests_turn_sigterm_into_a_flag_and_restore_the_handler():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequests() as requests:
+        assert not requests.requested
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert requests.requested
+        with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_rng_state_round_trips():
+    import random
+
+    import numpy as np
+    import torch
+
+    state = capture_rng_state()
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    restore_rng_state(state)
+    second = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], second[0])
+    assert np.array_equal(first[1], second[1])
+    assert first[2] == second[2]
