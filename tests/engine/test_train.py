@@ -80,6 +80,21 @@ def test_config_files(tmp_path: Path) -> None:
         assert load_train_config(path).model_config(), path.name
 
 
+def test_configs_that_continue_the_bundled_model_share_its_network() -> None:
+    """Runs that start from the bundled file (init_weights, or device windows that chain from
+    it) must declare its exact network, else the trainer refuses the weights at start-up."""
+    from sepconv.weights import get_spec
+
+    bundled = get_spec("sepconv-l1")
+    chained = [REPO / "configs" / "device-l1.toml"]
+    for path in sorted((REPO / "configs").glob("*.toml")):
+        if load_train_config(path).init_weights.endswith(bundled.filename):
+            chained.append(path)
+    assert len(chained) >= 2
+    for path in chained:
+        assert load_train_config(path).model_config() == bundled.config, path.name
+
+
 def test_learning_rate_schedule() -> None:
     config = TrainConfig(lr=1.0, schedule="cosine", warmup_steps=10, total_steps=110)
     assert learning_rate(config, 0) == pytest.approx(0.1)
