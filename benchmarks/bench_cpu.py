@@ -259,8 +259,9 @@ def main() -> None:
     from sepconv.inference import cpu_has_bfloat16
 
     model_name, flags = _cpu_description()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(
-        f"# python {platform.python_version()}, torch {torch.__version__}, numpy "
+        f"# {started}; python {platform.python_version()}, torch {torch.__version__}, numpy "
         f"{np.__version__}, sepconv {sepconv.__version__}"
     )
     print(f"# CPU: {model_name}, {os.cpu_count()} logical CPUs; flags: {flags}")

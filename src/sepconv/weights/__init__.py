@@ -52,7 +52,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-l1",
         filename="sepconv-l1.safetensors",
-        sha256="a088e79aec5f2b5b1de14032bf4cb9c8c6be66561b25a5fd38cb5c260d2b0a6e",
+        sha256="e3d0b9776355e269d445b8f46707a5159b95210276e34cc8266b210688ab689c",
         config=SepConvConfig(
             kernel_size=51, channel_order="rgb", input_normalization=True, kernel_normalization=True
         ),
