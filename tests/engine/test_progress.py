@@ -8,7 +8,6 @@ import signal
 import pytest
 
 from sepconv.engine.progress import LOG_FIELDS, CsvLog, StopRequests, format_duration
-from sepconv.engine.reproducibility import capture_rng_state, restore_rng_state
 
 
 def test_format_duration_is_hours_minutes_seconds():
@@ -38,18 +37,3 @@ def test_stop_requests_turn_sigterm_into_a_flag_and_restore_the_handler():
         with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_rng_state_round_trips():
-    import random
-
-    import numpy as np
-    import torch
-
-    state = capture_rng_state()
-    first = (torch.rand(3), np.random.rand(3), random.random())
-    restore_rng_state(state)
-    second = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(first[0], second[0])
-    assert np.array_equal(first[1], second[1])
-    assert first[2] == second[2]

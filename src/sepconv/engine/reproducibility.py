@@ -55,24 +55,21 @@ def restore_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda_states)
 
 
+def _git(root: Path, *args: str) -> str:
+    """Output of ``git -C root ARGS`` (raises OSError or SubprocessError when unavailable)."""
+    completed = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=True
+    )
+    return completed.stdout.strip()
+
+
 def code_version() -> str:
-    """``sepconv <version>`` plus the git commit (``+dirty`` when modified) when available."""
+    """``<version>+g<commit>`` (``.dirty`` when tracked files are modified), or just the package
+    version outside a git checkout."""
     root = Path(__file__).resolve().parents[3]
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git(root, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
