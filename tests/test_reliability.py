@@ -43,8 +43,8 @@ out of GPU memory: tiles, says so       here: test_out_of_memory_falls_back_to_t
 generic out of memory -> --tile         here: test_generic_out_of_memory_suggests_tile
 usage errors exit 2                     test_cli.py::test_usage_errors_exit_2; here:
                                         test_video_usage_error_exits_2
-Ctrl-C exits 130, no output, --resume   here: test_ctrl_c_exits_130_and_leaves_no_output
-                                        (a real SIGINT; retried with a longer clip)
+Ctrl-C / SIGTERM: 130, no output,      here: test_ctrl_c_exits_130_and_leaves_no_output
+--resume                                (real signals; retried with a longer clip)
 grayscale, RGBA, 16-bit PNG             test_cli.py::test_grayscale_16_bit_and_alpha_keep_
                                         their_kind; test_inference.py::test_alpha_is_
                                         interpolated_with_the_colours
@@ -406,7 +406,8 @@ def test_generic_out_of_memory_suggests_tile(tmp_path, monkeypatch, capsys, blen
 # -- Ctrl-C ----------------------------------------------------------------------------------
 
 
-def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path, blend_weights):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path, blend_weights, signum):
     for count in (80, 400):
         source = write_clip(tmp_path / f"in{count}.mkv", moving(count))
         output = tmp_path / f"out{count}.mkv"
@@ -423,7 +424,7 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path, blend_weights):
                         break  # converting: a first segment is written
                     time.sleep(0.02)
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.send_signal(signum)
                 code = process.wait(timeout=60)
             finally:
                 if process.poll() is None:

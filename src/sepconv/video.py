@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from sepconv.errors import InputError, OutputError
+from sepconv.interrupts import StopRequests
 
 # --------------------------------------------------------------------------------------------
 # Scheduling (pure)
@@ -847,14 +848,38 @@ def convert_video(
 
     ``interpolate`` is :meth:`Interpolator.interpolate_tensor` (or anything with its
     contract). ``key_extra`` describes the model (weights, padding...) for the resume key.
+    SIGINT or SIGTERM stops after the frame in flight with KeyboardInterrupt (the finished
+    segments stay for ``resume``); a second signal stops at once.
     """
+    with StopRequests() as stop_requests:  # Ctrl-C stops between frames, not inside FFmpeg
+        return _convert_video(
+            input_path, output, interpolate, job, stop_requests, resume, overwrite, quiet, key_extra
+        )
+
+
+def _convert_video(
+    input_path: Path,
+    output: Path,
+    interpolate: Callable[[Any, Any], Any],
+    job: VideoJob,
+    stop_requests: StopRequests,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+    key_extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     from tqdm import tqdm
 
     from sepconv.imageio import atomic_write
 
     with tqdm(desc="reading", unit="frame", disable=quiet, file=sys.stderr, leave=False) as bar:
+
+        def analysed(count: int) -> None:
+            bar.update(count)
+            stop_requests.check()
+
         analysis, input_rate = analyse_video(
-            input_path, job.scene_threshold, job.dup_threshold, bar.update
+            input_path, job.scene_threshold, job.dup_threshold, analysed
         )
     plan, rate = plan_video(analysis, input_rate, job)
     wanted = referenced_inputs(plan)
@@ -906,6 +931,7 @@ def convert_video(
                     ) -> None:
                         writer.write(picture)
                         bar.update(1)
+                        stop_requests.check()
 
                     render(plan[start:stop], store, interpolate, emit, job.batch_pairs)
                 finally:
@@ -1000,7 +1026,10 @@ def convert_sequence(
             yield torch.from_numpy(pixels).permute(2, 0, 1)
 
     store = FrameStore(frames(), referenced_inputs(plan))
-    with tqdm(total=len(plan), unit="frame", disable=quiet, file=sys.stderr) as bar:
+    with (
+        StopRequests() as stop_requests,
+        tqdm(total=len(plan), unit="frame", disable=quiet, file=sys.stderr) as bar,
+    ):
 
         def emit(frame: OutputFrame, picture: Any) -> None:
             array = picture.detach().float().cpu().permute(1, 2, 0).numpy()
@@ -1008,6 +1037,7 @@ def convert_sequence(
                 output_dir / f"{frame.index:0{digits}d}.png", array, info, overwrite=overwrite
             )
             bar.update(1)
+            stop_requests.check()
 
         render(plan, store, interpolate, emit, batch_pairs)
     return len(plan)

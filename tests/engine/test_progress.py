@@ -2,12 +2,8 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import signal
 
-import pytest
-
-from sepconv.engine.progress import LOG_FIELDS, CsvLog, StopRequests, format_duration
+from sepconv.engine.progress import LOG_FIELDS, CsvLog, format_duration
 
 
 def test_format_duration_is_hours_minutes_seconds():
@@ -26,14 +22,3 @@ def test_csv_log_writes_the_header_once_across_reopenings(tmp_path):
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
-
-
-def test_stop_requests_turn_sigterm_into_a_flag_and_restore_the_handler():
-    before = signal.getsignal(signal.SIGTERM)
-    with StopRequests() as requests:
-        assert not requests.requested
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert requests.requested
-        with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
-            os.kill(os.getpid(), signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is before

@@ -1,15 +1,13 @@
-"""The training loop's progress plumbing: graceful stop requests, the CSV log, durations."""
+"""The training loop's progress plumbing: the CSV log and durations."""
 
 from __future__ import annotations
 
 import csv
 import math
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOG_FIELDS", "CsvLog", "StopRequests", "format_duration"]
+__all__ = ["LOG_FIELDS", "CsvLog", "format_duration"]
 
 LOG_FIELDS = (
     "step",
@@ -22,36 +20,6 @@ LOG_FIELDS = (
     "val_psnr",
     "event",
 )
-
-
-class StopRequests:
-    """While active, SIGINT and SIGTERM set ``requested`` instead of killing the process; a
-    second signal raises KeyboardInterrupt. Only in the main thread; a SIGINT that the parent
-    ignored (a background job) stays ignored."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> StopRequests:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                current = signal.getsignal(signum)
-                if signum == signal.SIGINT and current is signal.SIG_IGN:
-                    continue
-                self._previous[signum] = current
-                signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
 
 
 def format_duration(seconds: float) -> str:

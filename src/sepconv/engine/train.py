@@ -43,9 +43,10 @@ from sepconv.data.mixture import step_seed
 from sepconv.data.sources import Batch, TranslationBatches, build_batches
 from sepconv.engine.config import TrainConfig
 from sepconv.engine.distributed import DistributedContext
-from sepconv.engine.progress import CsvLog, StopRequests, format_duration
+from sepconv.engine.progress import CsvLog, format_duration
 from sepconv.engine.reproducibility import capture_rng_state, code_version, restore_rng_state
 from sepconv.errors import SepconvError
+from sepconv.interrupts import StopRequests
 from sepconv.losses import build_loss
 from sepconv.models.checkpoint import (
     FORMAT_NAME,
