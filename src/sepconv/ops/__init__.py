@@ -86,14 +86,13 @@ def resolve_backend(device_type: str, backend: str = "auto") -> str:
             )
         return backend
     if backend == "auto":
-        if device_type != "cuda":
-            return "reference"
-        if not triton_available():
+        chosen = _concrete(backend, device_type)
+        if chosen == "triton" and not triton_available():
             raise BackendUnavailableError(
                 "CUDA tensors need the triton package for the fast separable local convolution "
                 "(pip install triton), or pass backend='reference' for the slow pure-PyTorch path"
             )
-        return "triton"
+        return chosen
     # backend == "triton"
     if not triton_available():
         raise BackendUnavailableError(
@@ -108,6 +107,8 @@ def resolve_backend(device_type: str, backend: str = "auto") -> str:
 
 
 def _concrete(backend: str, device_type: str) -> str:
+    """The backend ``auto`` stands for on `device_type` (the one place of that rule), without
+    the availability checks of :func:`resolve_backend`."""
     if backend == "auto":
         return "triton" if device_type == "cuda" else "reference"
     return backend
