@@ -26,13 +26,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from sepconv.errors import InputError, SepconvError
-from sepconv.models.sepconv_net import (
-    NETWORK_STRIDE,
-    Kernels,
-    SepConvNet,
-    joint_statistics,
-    pad_to_multiple,
-)
+from sepconv.models.sepconv_net import NETWORK_STRIDE, pad_to_multiple
+from sepconv.models.synthesis import Kernels, KernelSynthesisModel, joint_statistics
 from sepconv.ops import Backend
 
 if TYPE_CHECKING:
@@ -151,7 +146,9 @@ def _pointwise_conv_works(dtype: torch.dtype) -> bool:
         return False
 
 
-def optimized_cpu_copy(model: SepConvNet, dtype: torch.dtype = torch.float32) -> SepConvNet:
+def optimized_cpu_copy(
+    model: KernelSynthesisModel, dtype: torch.dtype = torch.float32
+) -> KernelSynthesisModel:
     """An inference-only copy of `model` for CPUs: weights in `dtype`, channels_last layout,
     every conv (+ ReLU) one oneDNN call. Same forward code, so same results to rounding.
 
@@ -350,7 +347,7 @@ class Interpolator:
 
     def __init__(
         self,
-        model: SepConvNet,
+        model: KernelSynthesisModel,
         *,
         device: str | torch.device | None = None,
         precision: Precision = "float32",
@@ -385,7 +382,7 @@ class Interpolator:
         self.weights_path: Path | None = None
         self.weights_sha256: str | None = None
         self.optimize = optimize and self.device.type == "cpu"
-        self._fast_model: SepConvNet | None = None
+        self._fast_model: KernelSynthesisModel | None = None
         if self.optimize and not compile and self.precision in ("float32", "bfloat16"):
             self._fast_model = optimized_cpu_copy(self.model, PRECISIONS[self.precision])
         self._out_of_memory_tile: int | None = None  # set by the out-of-memory fallback
@@ -552,36 +549,40 @@ class Interpolator:
         return lead, right, lead, bottom
 
     def _run_padded(self, first: Tensor, second: Tensor, tile_size: int | None = None) -> Tensor:
-        """Frames of any size: pad to the network's canvas, run whole or tiled (in windows of
-        `tile_size`, default the Interpolator's), crop back."""
+        """Frames of any size: the model's whole-frame preparation (flow, once, on the real
+        frame), every prepared input padded to the network's canvas, the network run whole or
+        tiled (in windows of `tile_size`, default the Interpolator's), the result cropped
+        back."""
         tile_size = tile_size if tile_size is not None else self.tile_size
         height, width = first.shape[-2:]
         left, right, top, bottom = self._padding_amounts(height, width)
         padding = [left, right, top, bottom]
-        first = F.pad(first, padding, mode="replicate")
-        second = F.pad(second, padding, mode="replicate")
+        inputs = {
+            name: F.pad(tensor, padding, mode="replicate")
+            for name, tensor in self.model.prepare(first, second).items()
+        }
         if tile_size is not None and max(height, width) > tile_size:
-            middle = self._run_tiled(first, second, tile_size)
+            middle = self._run_tiled(inputs, tile_size)
         else:
-            middle = self._whole_canvas(first, second)
+            middle = self._whole_canvas(inputs)
         return middle[:, :, top : top + height, left : left + width]
 
-    def _whole_canvas_eager(self, first: Tensor, second: Tensor) -> Tensor:
+    def _whole_canvas_eager(self, inputs: dict[str, Tensor]) -> Tensor:
         """Network and synthesis on whole padded canvases (what ``compile`` compiles)."""
-        statistics = self._statistics(first, second)
-        kernels = self._predict_kernels(first, second, statistics)
+        statistics = self._statistics(inputs)
+        kernels = self._predict_kernels(inputs, statistics)
         return self._apply_kernels(
-            self.model.pad_for_synthesis(first),
-            self.model.pad_for_synthesis(second),
+            self.model.pad_for_synthesis(inputs["first"]),
+            self.model.pad_for_synthesis(inputs["second"]),
             kernels,
             statistics,
         )
 
-    def _statistics(self, first: Tensor, second: Tensor) -> tuple[Tensor, Tensor] | None:
+    def _statistics(self, inputs: dict[str, Tensor]) -> tuple[Tensor, Tensor] | None:
         """Input-normalisation statistics of whole float32 canvases, shared by all tiles."""
         if not getattr(self.model.config, "input_normalization", False):
             return None
-        return joint_statistics(first[:, :3], second[:, :3])
+        return joint_statistics(inputs["first"][:, :3], inputs["second"][:, :3])
 
     def _apply_kernels(
         self,
@@ -614,17 +615,17 @@ class Interpolator:
         )
 
     def _predict_kernels(
-        self, first: Tensor, second: Tensor, statistics: tuple[Tensor, Tensor] | None = None
+        self, inputs: dict[str, Tensor], statistics: tuple[Tensor, Tensor] | None = None
     ) -> Kernels:
-        """Network pass on (B, >=3, H, W) canvases (multiples of 32); float32 kernels (or,
-        for :meth:`_apply_kernels`'s shortcut, the bfloat16 network's own)."""
+        """Network pass on (a window of) the prepared canvases (multiples of 32); float32
+        kernels (or, for :meth:`_apply_kernels`'s shortcut, the bfloat16 network's own)."""
         if self._fast_model is not None:
             dtype = PRECISIONS[self.precision]
-            first, second = (
-                frame[:, :3].to(dtype).contiguous(memory_format=torch.channels_last)
-                for frame in (first, second)
-            )
-            kernels = self._fast_model.predict_kernels(first, second, statistics=statistics)
+            cast = {
+                name: tensor.to(dtype).contiguous(memory_format=torch.channels_last)
+                for name, tensor in inputs.items()
+            }
+            kernels = self._fast_model.kernels_for(cast, statistics=statistics)
             if self._direct_bfloat16:
                 return kernels
             # Kept channels_last: the "cpu" local convolution reads that layout directly.
@@ -635,15 +636,17 @@ class Interpolator:
             enabled=self.precision != "float32",
         )
         with autocast:
-            kernels = self.model.predict_kernels(first[:, :3], second[:, :3], statistics=statistics)
+            kernels = self.model.kernels_for(inputs, statistics=statistics)
         return Kernels(*(tensor.float() for tensor in astuple_shallow(kernels)))
 
     def _tile_margin_for(self, window: int) -> int:
         """Context kept around a window's core: tile_margin, at most a quarter of the window."""
         return min(self.tile_margin, window // 4)
 
-    def _run_tiled(self, first: Tensor, second: Tensor, tile_size: int | None = None) -> Tensor:
-        """Overlapping windows over the padded canvas; each pixel comes from one window's core.
+    def _run_tiled(self, inputs: dict[str, Tensor], tile_size: int | None = None) -> Tensor:
+        """Overlapping windows over the padded canvases; each pixel comes from one window's core.
+        Every prepared input (frames, and for the flow-guided family the whole frame's flow
+        and warps) is cut into the same windows.
 
         Windows start on the network's 32-pixel grid, so their pooling cells coincide with the
         whole canvas'; the local convolution reads real neighbouring pixels across window
@@ -654,10 +657,11 @@ class Interpolator:
         assert tile_size is not None
         window = max(NETWORK_STRIDE * 4, tile_size - tile_size % NETWORK_STRIDE)
         margin = self._tile_margin_for(window)
+        first = inputs["first"]
         height, width = first.shape[-2:]
         first_padded = self.model.pad_for_synthesis(first)
-        second_padded = self.model.pad_for_synthesis(second)
-        statistics = self._statistics(first, second)  # the whole canvas', not each tile's
+        second_padded = self.model.pad_for_synthesis(inputs["second"])
+        statistics = self._statistics(inputs)  # the whole canvas', not each tile's
         reach = self.model.kernel_size - 1
         middle = torch.empty_like(first)
         for row_start, core_top, core_bottom in _tile_windows(
@@ -670,9 +674,10 @@ class Interpolator:
             ):
                 columns = slice(column_start, min(column_start + window, width))
                 padded_columns = slice(columns.start, columns.stop + reach)
-                kernels = self._predict_kernels(
-                    first[:, :, rows, columns], second[:, :, rows, columns], statistics
-                )
+                window_inputs = {
+                    name: tensor[:, :, rows, columns] for name, tensor in inputs.items()
+                }
+                kernels = self._predict_kernels(window_inputs, statistics)
                 result = self._apply_kernels(
                     first_padded[:, :, padded_rows, padded_columns],
                     second_padded[:, :, padded_rows, padded_columns],

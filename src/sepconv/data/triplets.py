@@ -158,3 +158,11 @@ def folder_triplets(root: Path | str, split: Split | None = None) -> list[Triple
     if not triplets:
         raise InputError(f"no triplets (folders with im1.png, im2.png, im3.png) in {str(base)!r}")
     return sorted(triplets, key=lambda t: t.name)
+
+
+def clip_name(triplet_name: str) -> str:
+    """The clip a triplet was cut from: its folder name less a trailing ``_<frame number>``
+    (``"realshort_11"`` -> ``"realshort"``; a name without one is its own clip)."""
+    stem = triplet_name.rsplit("/", 1)[-1]
+    head, _, tail = stem.rpartition("_")
+    return head if head and tail.isdigit() else stem

@@ -1,7 +1,7 @@
 """Training configuration: one dataclass, loadable from TOML (Python 3.11+) or JSON.
 
 A config file holds the top-level keys of :class:`TrainConfig`; ``model`` is a table of
-:class:`~sepconv.models.sepconv_net.SepConvConfig` fields, ``data`` a table the data layer
+a family's config fields (``architecture`` names it), ``data`` a table the data layer
 interprets (see :func:`sepconv.engine.train.build_batches`), ``loss`` a spec for
 :func:`sepconv.losses.build_loss`. Relative paths are used as written, i.e. relative to the
 directory ``sepconv train`` runs in (the repository root for the configs in ``configs/``).
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sepconv.errors import SepconvError
-from sepconv.models.sepconv_net import SepConvConfig
+from sepconv.models.registry import ModelConfig, config_from_dict
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainConfig", "load_train_config"]
 
@@ -30,10 +30,13 @@ class TrainConfig:
     """Everything that defines a training run (saved in every training checkpoint).
 
     Attributes:
-        model: SepConvConfig fields (default: the paper's network, RGB).
-        model_init: how a run without ``init_weights`` initialises the network: "default"
-            (PyTorch's) or "average" (the output starts as the mean of the two frames, see
-            :func:`sepconv.models.sepconv_net.initialize_as_average`).
+        model: ``architecture`` ("sepconv", the default, or "flow-sepconv") and that family's
+            config fields (:class:`~sepconv.models.sepconv_net.SepConvConfig`,
+            :class:`~sepconv.models.flow_sepconv.FlowSepConvConfig`).
+        model_init: how a run without ``init_weights`` initialises a "sepconv" network:
+            "default" (PyTorch's) or "average" (the output starts as the mean of the two
+            frames, see :func:`sepconv.models.sepconv_net.initialize_as_average`). A
+            "flow-sepconv" network always starts as the DIS flow baseline.
         init_weights: start from these weights (any file ``load_weights`` reads, e.g. an L1
             run's ``model.safetensors`` to fine-tune with the feature loss, as the paper's L_F
             model was); the optimizer starts fresh. Ignored when resuming a checkpoint.
@@ -119,11 +122,10 @@ class TrainConfig:
         except (TypeError, ValueError) as error:
             raise SepconvError(f"invalid training config: model: {error}") from None
 
-    def model_config(self) -> SepConvConfig:
-        unknown = set(self.model) - set(SepConvConfig.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown model keys {sorted(unknown)}")
-        return SepConvConfig.from_dict(self.model)
+    def model_config(self) -> ModelConfig:
+        """The network's config; ``model.architecture`` names the family (default
+        ``"sepconv"``, the paper's network; ``"flow-sepconv"``)."""
+        return config_from_dict(self.model)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON- and weights-only-pickle-safe)."""

@@ -54,7 +54,9 @@ from sepconv.models.checkpoint import (
     save_checkpoint,
     save_safetensors,
 )
-from sepconv.models.sepconv_net import Kernels, SepConvNet, initialize_as_average
+from sepconv.models.registry import create_model
+from sepconv.models.sepconv_net import SepConvNet, initialize_as_average
+from sepconv.models.synthesis import Kernels, KernelSynthesisModel
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -94,10 +96,13 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 class _TrainStep(nn.Module):
-    """The network's training forward (the module DDP wraps): kernels under optional bf16
-    autocast, the local convolution in float32."""
+    """The network's training forward (the module DDP wraps): the model's whole-frame
+    preparation (no gradient; for the flow-guided family, DIS flow on each crop as it is after
+    augmentation), kernels under optional bf16 autocast, the local convolution in float32."""
 
-    def __init__(self, net: SepConvNet, *, bf16: bool, channels_last: bool, backend: str) -> None:
+    def __init__(
+        self, net: KernelSynthesisModel, *, bf16: bool, channels_last: bool, backend: str
+    ) -> None:
         super().__init__()
         self.net = net
         self.bf16 = bf16
@@ -105,12 +110,15 @@ class _TrainStep(nn.Module):
         self.backend = backend
 
     def forward(self, first: Tensor, last: Tensor) -> Tensor:
-        network_first, network_last = first, last
+        inputs = self.net.prepare(first, last)
+        network_inputs = inputs
         if self.channels_last:
-            network_first = first.contiguous(memory_format=torch.channels_last)
-            network_last = last.contiguous(memory_format=torch.channels_last)
+            network_inputs = {
+                name: tensor.contiguous(memory_format=torch.channels_last)
+                for name, tensor in inputs.items()
+            }
         with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            kernels = self.net.predict_kernels(network_first, network_last)
+            kernels = self.net.kernels_for(network_inputs)
         kernels = Kernels(
             *(
                 tensor.float().contiguous()
@@ -122,11 +130,16 @@ class _TrainStep(nn.Module):
                 )
             )
         )
-        return self.net.synthesize(first, last, kernels, backend=self.backend)  # type: ignore[arg-type]
+        return self.net.synthesize(
+            inputs["first"],
+            inputs["second"],
+            kernels,
+            backend=self.backend,  # type: ignore[arg-type]
+        )
 
 
 class Trainer:
-    """Trains a :class:`SepConvNet` as ``config`` says.
+    """Trains a network of either family as ``config`` says.
 
     Args:
         config: the run's settings.
@@ -179,15 +192,15 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
-        self.net = SepConvNet(config.model_config())
-        if config.model_init == "average":
+        self.net = create_model(config.model_config())
+        if config.model_init == "average" and isinstance(self.net, SepConvNet):
             initialize_as_average(self.net)
         if config.init_weights:
             self._load_initial_weights(config.init_weights)
         self.net = self.net.to(self.device)
         if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.ema: SepConvNet | None = None
+        self.ema: KernelSynthesisModel | None = None
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
         self.step_module: nn.Module = _TrainStep(
@@ -243,7 +256,7 @@ class Trainer:
         return items
 
     @property
-    def export_model(self) -> SepConvNet:
+    def export_model(self) -> KernelSynthesisModel:
         """The weights to evaluate and export: the EMA when enabled."""
         return self.ema if self.ema is not None else self.net
 
@@ -565,7 +578,8 @@ class Trainer:
 
 
 def _load_validation(spec: Any) -> list[Any]:
-    """``config.validation`` -> triplets: a folder (Middlebury or im1/im2/im3) or a list."""
+    """``config.validation`` -> triplets: a folder (Middlebury or im1/im2/im3), a table
+    ``{path, clips}`` (see :func:`_clip_triplets`) or a list of ``{first, middle, last}``."""
     from sepconv.data.triplets import Triplet, folder_triplets, middlebury_triplets
 
     if spec is None or spec == "":
@@ -575,6 +589,8 @@ def _load_validation(spec: Any) -> list[Any]:
         if root.is_dir() and any(root.glob("*/frame10i11.png")):
             return middlebury_triplets(root)
         return folder_triplets(root)
+    if isinstance(spec, dict):
+        return _clip_triplets(spec)
     items = []
     for entry in spec:
         try:
@@ -588,4 +604,18 @@ def _load_validation(spec: Any) -> list[Any]:
             )
         except (KeyError, AttributeError, TypeError):
             raise SepconvError("validation entries need first, middle and last paths") from None
+    return items
+
+
+def _clip_triplets(spec: dict[str, Any]) -> list[Any]:
+    """``{path = FOLDER, clips = [NAME, ...]}``: the triplets of a folder cut from the named
+    clips (triplet folders are named ``<clip>_<frame>``, as in ``shared/data/triplets``)."""
+    from sepconv.data.triplets import clip_name, folder_triplets
+
+    if not isinstance(spec.get("path"), str) or not isinstance(spec.get("clips"), list):
+        raise SepconvError("a validation table needs path (a folder) and clips (a list of names)")
+    clips = {str(name) for name in spec["clips"]}
+    items = [item for item in folder_triplets(Path(spec["path"])) if clip_name(item.name) in clips]
+    if not items:
+        raise SepconvError(f"no triplets of clips {sorted(clips)} in {spec['path']}")
     return items

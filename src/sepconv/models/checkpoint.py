@@ -32,7 +32,9 @@ from torch import Tensor
 
 from sepconv import __version__
 from sepconv.errors import WeightsError
-from sepconv.models.sepconv_net import SepConvConfig, SepConvNet
+from sepconv.models.registry import ModelConfig, config_from_dict, create_model
+from sepconv.models.sepconv_net import SepConvConfig
+from sepconv.models.synthesis import KernelSynthesisModel
 
 FORMAT_NAME = "sepconv"
 FORMAT_VERSION = 1
@@ -43,7 +45,7 @@ AUTHORS_CONFIG = SepConvConfig(kernel_size=51, channel_order="bgr")
 class LoadedWeights:
     """A network ready for inference, and where it came from."""
 
-    model: SepConvNet
+    model: KernelSynthesisModel
     path: Path
     kind: str  # "sepconv" or "authors"
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +69,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def save_checkpoint(path: Path, model: SepConvNet, **extra: Any) -> None:
+def save_checkpoint(path: Path, model: KernelSynthesisModel, **extra: Any) -> None:
     """Save a loadable training checkpoint atomically (model, config, version, and `extra`).
 
     `extra` may hold anything ``torch.load(weights_only=True)`` accepts: tensors, numbers,
@@ -87,7 +89,7 @@ def save_checkpoint(path: Path, model: SepConvNet, **extra: Any) -> None:
 
 def save_safetensors(
     path: Path,
-    model: SepConvNet,
+    model: KernelSynthesisModel,
     *,
     dtype: torch.dtype = torch.float16,
     metadata: dict[str, str] | None = None,
@@ -150,9 +152,12 @@ def _authors_state_dict(raw: dict[str, Any]) -> dict[str, Tensor] | None:
     return None
 
 
-def build_model(config: SepConvConfig, state_dict: dict[str, Tensor], source: Path) -> SepConvNet:
-    """A float32 eval-mode network with `state_dict` loaded; clear error on any mismatch."""
-    model = SepConvNet(config)
+def build_model(
+    config: ModelConfig, state_dict: dict[str, Tensor], source: Path
+) -> KernelSynthesisModel:
+    """A float32 eval-mode network of the config's family with `state_dict` loaded; clear
+    error on any mismatch."""
+    model = create_model(config)
     expected = model.state_dict()
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
@@ -173,16 +178,17 @@ def build_model(config: SepConvConfig, state_dict: dict[str, Tensor], source: Pa
     return model.eval()
 
 
-def _parse_config(raw: Any, source: Path) -> SepConvConfig:
+def _parse_config(raw: Any, source: Path) -> ModelConfig:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        return SepConvConfig.from_dict(data)
+        return config_from_dict(data)
     except (TypeError, ValueError) as error:
         raise WeightsError(f"{source} has an invalid config ({error})") from None
 
 
 def load_weights(path: str | os.PathLike[str]) -> LoadedWeights:
-    """Load any supported weights file into an eval-mode float32 :class:`SepConvNet` on the CPU.
+    """Load any supported weights file into an eval-mode float32 network on the CPU, of the
+    family its config names (:mod:`sepconv.models.registry`).
 
     Raises:
         WeightsError: missing file, unsafe pickle, corrupt file, or not a SepConv network.

@@ -25,6 +25,7 @@ pads them) is how this network is always trained, and the Interpolator's default
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -32,16 +33,34 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.ops import Backend, separable_local_conv
+from sepconv.models.synthesis import (
+    INPUT_NORMALIZATION_EPSILON,
+    KERNEL_NAMES,
+    KERNEL_NORMALIZATION_EPSILON,
+    Kernels,
+    KernelSynthesisModel,
+    joint_statistics,
+    kernel_sums,
+)
+
+__all__ = [
+    "INPUT_NORMALIZATION_EPSILON",
+    "KERNEL_NORMALIZATION_EPSILON",
+    "NETWORK_STRIDE",
+    "Kernels",
+    "ResidualBackbone",
+    "SepConvConfig",
+    "SepConvNet",
+    "count_parameters",
+    "initialize_as_average",
+    "joint_statistics",
+    "kernel_sums",
+    "pad_to_multiple",
+]
 
 # Spatial sizes must be multiples of this (five 2x2 poolings).
 NETWORK_STRIDE = 32
 BACKBONES = ("unet", "residual")
-# Input normalisation: added to the standard deviation (constant frames have none).
-INPUT_NORMALIZATION_EPSILON = 1e-6
-# Kernel normalisation: where the summed kernel weights are smaller than this in magnitude the
-# output is not divided (as in the SepConv++ authors' code), which keeps it bounded.
-KERNEL_NORMALIZATION_EPSILON = 1e-2
 
 
 @dataclass(frozen=True)
@@ -209,20 +228,7 @@ def _residual_head(in_channels: int, kernel_size: int) -> nn.Sequential:
     )
 
 
-KERNEL_NAMES = ("vertical1", "horizontal1", "vertical2", "horizontal2")
-
-
-@dataclass
-class Kernels:
-    """Per-pixel 1D kernels, each (B, K, H, W): vertical/horizontal for the first/second frame."""
-
-    vertical1: Tensor
-    horizontal1: Tensor
-    vertical2: Tensor
-    horizontal2: Tensor
-
-
-class SepConvNet(nn.Module):
+class SepConvNet(KernelSynthesisModel):
     """SepConv (ICCV 2017): 21,675,452 parameters with the default config.
 
     Input frames are RGB in [0, 1], (B, 3, H, W) with H and W multiples of 32 (the
@@ -256,10 +262,6 @@ class SepConvNet(nn.Module):
         self.moduleVertical2 = _subnet(c2, k)
         self.moduleHorizontal1 = _subnet(c2, k)
         self.moduleHorizontal2 = _subnet(c2, k)
-
-    @property
-    def kernel_size(self) -> int:
-        return self.config.kernel_size
 
     def kernel_heads(self) -> dict[str, nn.Sequential]:
         """The four modules that output the kernels, by :class:`Kernels` field name."""
@@ -318,88 +320,13 @@ class SepConvNet(nn.Module):
             horizontal2=self.moduleHorizontal2(combined),
         )
 
-    def pad_for_synthesis(self, frame: Tensor) -> Tensor:
-        """Replicate-pad (B, C, H, W) by K // 2 on each side -> (B, C, H + K - 1, W + K - 1)."""
-        pad = self.kernel_size // 2
-        extra = self.kernel_size - 1 - 2 * pad  # 1 for an even kernel size
-        return F.pad(frame, [pad, pad + extra, pad, pad + extra], mode="replicate")
-
-    def apply_kernels(
-        self,
-        first_padded: Tensor,
-        second_padded: Tensor,
-        kernels: Kernels,
-        *,
-        backend: Backend = "auto",
-        statistics: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """Sum of the two local convolutions of already padded frames (any channel count).
-
-        Args:
-            first_padded, second_padded: (B, C, H + K - 1, W + K - 1), see
-                :meth:`pad_for_synthesis`; cast to the kernels' dtype.
-            statistics: as in :meth:`predict_kernels` (only the mean is used, and only with
-                ``input_normalization`` without ``kernel_normalization``).
-        Returns:
-            (B, C, H, W), not clamped.
-
-        With ``input_normalization`` the frames' statistics are taken from the unpadded
-        interior of the padded frames, which is exactly what :meth:`predict_kernels` saw (also
-        for the Interpolator's tiles). Since the local convolution is linear, convolving the
-        normalised frames and de-normalising equals ``conv(frames) + mean * (1 - S)`` with ``S``
-        the summed weights of both kernels; we compute the latter (no normalised copies). With
-        ``kernel_normalization`` as well, the mean cancels: the output is ``conv(frames) / S``.
-        """
-        dtype = kernels.vertical1.dtype
-        first_padded = first_padded.to(dtype)
-        second_padded = second_padded.to(dtype)
-        output = separable_local_conv(
-            first_padded, kernels.vertical1, kernels.horizontal1, backend=backend
-        ) + separable_local_conv(
-            second_padded, kernels.vertical2, kernels.horizontal2, backend=backend
+    def kernels_for(
+        self, inputs: Mapping[str, Tensor], statistics: tuple[Tensor, Tensor] | None = None
+    ) -> Kernels:
+        """:meth:`predict_kernels` of ``inputs["first"]`` and ``inputs["second"]`` (RGB)."""
+        return self.predict_kernels(
+            inputs["first"][:, :3], inputs["second"][:, :3], statistics=statistics
         )
-        return self.finish_synthesis(output, first_padded, second_padded, kernels, statistics)
-
-    def finish_synthesis(
-        self,
-        output: Tensor,
-        first_padded: Tensor,
-        second_padded: Tensor,
-        kernels: Kernels,
-        statistics: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """The SepConv++ normalisations applied to the summed local convolutions ``output``
-        (B, C, H, W) of :meth:`apply_kernels` (the identity when both are off). The kernels
-        may be of a lower precision than ``output``: their sums accumulate in float32."""
-        if not (self.config.kernel_normalization or self.config.input_normalization):
-            return output
-        dtype = output.dtype
-        weight = kernel_sums(kernels)
-        if self.config.kernel_normalization:
-            small = weight.abs() < KERNEL_NORMALIZATION_EPSILON
-            return (output / torch.where(small, torch.ones_like(weight), weight)).to(dtype)
-        pad = self.kernel_size // 2
-        height, width = output.shape[-2:]
-        rgb_interior = (slice(None), slice(0, 3), slice(pad, pad + height), slice(pad, pad + width))
-        mean, _ = statistics or joint_statistics(
-            first_padded[rgb_interior], second_padded[rgb_interior]
-        )
-        return (output + mean.to(weight.dtype) * (1.0 - weight)).to(dtype)
-
-    def synthesize(
-        self, first: Tensor, second: Tensor, kernels: Kernels, *, backend: Backend = "auto"
-    ) -> Tensor:
-        """(B, C, H, W) frames + their kernels -> middle frame (B, C, H, W), not clamped.
-
-        Frames may have any channel count (RGB, RGBA...): the kernels are shared.
-        """
-        return self.apply_kernels(
-            self.pad_for_synthesis(first), self.pad_for_synthesis(second), kernels, backend=backend
-        )
-
-    def forward(self, first: Tensor, second: Tensor, *, backend: Backend = "auto") -> Tensor:
-        """Middle frame (B, 3, H, W) of two RGB frames (B, 3, H, W) in [0, 1]."""
-        return self.synthesize(first, second, self.predict_kernels(first, second), backend=backend)
 
 
 def initialize_as_average(net: SepConvNet, *, weight_scale: float = 0.01) -> SepConvNet:
@@ -419,35 +346,6 @@ def initialize_as_average(net: SepConvNet, *, weight_scale: float = 0.01) -> Sep
             last.bias.zero_()
             last.bias[centre] = math.sqrt(0.5)
     return net
-
-
-def joint_statistics(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample mean and standard deviation of two frames taken together, over all channels
-    and pixels (as the SepConv++ authors normalise: one scalar pair per sample, so colours keep
-    their relative balance).
-
-    Args:
-        first, second: (B, C, H, W).
-    Returns:
-        mean, std: (B, 1, 1, 1) float32; ``std`` includes INPUT_NORMALIZATION_EPSILON.
-    """
-    both = torch.cat([first.float().flatten(1), second.float().flatten(1)], dim=1)
-    std, mean = torch.std_mean(both, dim=1, correction=0, keepdim=True)
-    return mean[..., None, None], std[..., None, None] + INPUT_NORMALIZATION_EPSILON
-
-
-def kernel_sums(kernels: Kernels) -> Tensor:
-    """(B, 1, H, W): sum of the weights of both 2D kernels, i.e. the local convolution of a ones
-    image, computed as sum(v1) * sum(h1) + sum(v2) * sum(h2) (each 2D kernel is an outer
-    product)."""
-    accumulate = torch.promote_types(kernels.vertical1.dtype, torch.float32)
-
-    def total(tensor: Tensor) -> Tensor:
-        return tensor.sum(1, keepdim=True, dtype=accumulate)
-
-    return total(kernels.vertical1) * total(kernels.horizontal1) + total(kernels.vertical2) * total(
-        kernels.horizontal2
-    )
 
 
 def count_parameters(model: nn.Module) -> int:
