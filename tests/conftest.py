@@ -113,3 +113,38 @@ def write_audio_only(path: Path) -> Path:
         for packet in [*stream.encode(chunk), *stream.encode(None)]:
             container.mux(packet)
     return path
+
+
+TINY_FLOW_CONFIG_KWARGS = {"kernel_size": 5, "widths": (4, 8, 8)}
+
+
+def make_flow_model(seed: int | None = None):
+    """A tiny flow-guided network: the DIS baseline exactly (seed None), or with random head
+    weights (kernels that vary per pixel) when a seed is given."""
+    import torch
+
+    from sepconv.models.flow_sepconv import FlowSepConvConfig, FlowSepConvNet
+
+    model = FlowSepConvNet(FlowSepConvConfig(**TINY_FLOW_CONFIG_KWARGS))
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+    return model.eval()
+
+
+def shifted_texture(shift: int = 4, height: int = 96, width: int = 128):
+    """A smooth random texture moving right by ``shift`` pixels: (first, true middle, last),
+    uint8 RGB (H, W, 3)."""
+    import cv2
+
+    noise = np.random.default_rng(0).random((height, width + shift, 3)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255.0
+    texture = np.round(texture).astype(np.uint8)
+    half = shift // 2
+    first = np.ascontiguousarray(texture[:, shift : shift + width])
+    middle = np.ascontiguousarray(texture[:, half : half + width])
+    last = np.ascontiguousarray(texture[:, :width])
+    return first, middle, last

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shifted_texture
 
 from sepconv.baselines import average_predictor, make_flow_predictor
 from sepconv.data.triplets import middlebury_triplets
@@ -18,18 +19,8 @@ MIDDLEBURY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "m
 
 
 def _shifted_texture(shift: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A smooth random texture moving right by ``shift`` pixels: (first, true middle, last)."""
-    cv2 = pytest.importorskip("cv2")
-    height, width = 96, 128
-    noise = np.random.default_rng(0).random((height, width + shift, 3)).astype(np.float32)
-    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
-    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255.0
-    texture = np.round(texture).astype(np.uint8)
-    half = shift // 2
-    first = np.ascontiguousarray(texture[:, shift : shift + width])
-    middle = np.ascontiguousarray(texture[:, half : half + width])
-    last = np.ascontiguousarray(texture[:, :width])
-    return first, middle, last
+    pytest.importorskip("cv2")
+    return shifted_texture(shift)
 
 
 def test_average_rounds_to_nearest_even() -> None:

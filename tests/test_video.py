@@ -400,3 +400,27 @@ def test_frames_command(tmp_path: Path, weights: Path, capsys):
     assert_one_line_error(capsys, again, "not empty")
     assert_one_line_error(capsys, run("frames", folder, "-o", folder, "--force"), "input folder")
     assert_one_line_error(capsys, run("frames", tmp_path / "none", "-o", output), "not a folder")
+
+
+def test_a_flow_guided_model_converts_a_clip(tmp_path: Path):
+    """The second family through `sepconv video`: a new flow model is the DIS baseline, so
+    the new frames are the flow interpolation of their neighbours."""
+    pytest.importorskip("cv2")
+    from conftest import make_flow_model
+
+    from sepconv.baselines import make_flow_predictor
+    from sepconv.models.checkpoint import save_safetensors
+
+    weights = tmp_path / "flow.safetensors"
+    save_safetensors(weights, make_flow_model())
+    source = make_clip(tmp_path / "in.mov", moving_frames(6), audio=False)
+    inputs, _ = decode(source)
+    output = tmp_path / "out.mov"
+    code = run("video", source, "-o", output, "--codec", "png", "-q", "--weights", weights)
+    assert code == 0
+    frames, _ = decode(output)
+    assert len(frames) == 12
+    predict = make_flow_predictor()
+    for i in range(5):
+        np.testing.assert_array_equal(frames[2 * i], inputs[i])
+        assert_close(frames[2 * i + 1], predict(inputs[i], inputs[i + 1]), tolerance=2.0)

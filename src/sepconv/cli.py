@@ -24,6 +24,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+METHODS = ("sepconv", "average", "flow")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "float32") -> None:
@@ -118,9 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("directory", type=Path, help="dataset folder")
     evaluate.add_argument(
         "--method",
-        choices=("sepconv", "average", "flow"),
-        default="sepconv",
-        help="sepconv (default), or a baseline: average of the frames, OpenCV DIS optical flow",
+        nargs="+",
+        choices=METHODS,
+        default=["sepconv"],
+        help="sepconv (the model, default), and/or baselines scored in the same run: average "
+        "of the frames, OpenCV DIS optical flow halfway",
+    )
+    evaluate.add_argument(
+        "--clips",
+        nargs="+",
+        metavar="NAME",
+        help="triplets: only those cut from these clips (folders named CLIP_FRAME)",
     )
     evaluate.add_argument("--save", type=Path, metavar="DIR", help="keep the predictions here")
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
@@ -200,67 +209,91 @@ def _sepconv_predictor(interpolator: Any):
     return predict
 
 
+def _method_predictor(method: str, args: argparse.Namespace) -> tuple[Any, str, Any]:
+    """(predict, description, interpolator or None) of one ``--method``."""
+    if method == "average":
+        from sepconv.baselines import average_predictor
+
+        return average_predictor, "average of the two frames", None
+    if method == "flow":
+        from sepconv.baselines import make_flow_predictor
+
+        return make_flow_predictor(), "OpenCV DIS optical flow (medium), halfway", None
+    interpolator = build_interpolator(args)
+    described = (
+        f"sepconv weights={args.weights or 'default'} padding={args.padding} "
+        f"precision={interpolator.precision} ensemble={args.ensemble}"
+    )
+    return _sepconv_predictor(interpolator), described, interpolator
+
+
+def _model_report(args: argparse.Namespace, interpolator: Any) -> dict[str, Any]:
+    from sepconv.models.checkpoint import sha256_of
+
+    # A registry entry's digest was checked when the weights loaded: no second read.
+    digest = interpolator.weights_sha256 or sha256_of(interpolator.weights_path)
+    return {
+        "weights": args.weights or "default",
+        "weights_sha256": digest,
+        "padding": args.padding,
+        "precision": interpolator.precision,
+        "ensemble": args.ensemble,
+        "tile": args.tile,
+        "exact": args.exact,
+        "device": str(interpolator.device),
+    }
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from sepconv.data.triplets import folder_triplets, middlebury_triplets
+    from sepconv.data.triplets import clip_name, folder_triplets, middlebury_triplets
     from sepconv.engine.evaluate import evaluate
 
     if args.dataset == "middlebury":
         items = middlebury_triplets(args.directory)
     else:
         items = folder_triplets(args.directory, split=args.split)
+    if args.clips:
+        items = [item for item in items if clip_name(item.name) in set(args.clips)]
+        if not items:
+            raise InputError(f"no triplets of clips {', '.join(args.clips)} in {args.directory}")
     if args.limit is not None:
         items = items[: args.limit]
-    if args.method == "average":
-        from sepconv.baselines import average_predictor
-
-        predict, described = average_predictor, "average of the two frames"
-    elif args.method == "flow":
-        from sepconv.baselines import make_flow_predictor
-
-        predict, described = make_flow_predictor(), "OpenCV DIS optical flow (medium), halfway"
-    else:
-        interpolator = build_interpolator(args)
-        predict = _sepconv_predictor(interpolator)
-        described = (
-            f"sepconv weights={args.weights or 'default'} padding={args.padding} "
-            f"precision={interpolator.precision} ensemble={args.ensemble}"
-        )
+    methods = list(dict.fromkeys(args.method))  # each once, in the order given
 
     def progress(done: int, total: int, name: str) -> None:
         print(f"\r[{done}/{total}] {name[:40]:<40}", end="", file=sys.stderr, flush=True)
 
-    result = evaluate(predict, items, save_dir=args.save, progress=progress)
-    print(file=sys.stderr)
-    print(f"{args.dataset} {args.directory}: {described}")
-    print(result.to_table())
+    reports: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        predict, described, interpolator = _method_predictor(method, args)
+        save_dir = args.save / method if args.save is not None and len(methods) > 1 else args.save
+        result = evaluate(predict, items, save_dir=save_dir, progress=progress)
+        print(file=sys.stderr)
+        print(f"{args.dataset} {args.directory}: {described}")
+        print(result.to_table())
+        report = {"method": method, "description": described}
+        if interpolator is not None:
+            report |= _model_report(args, interpolator)
+        reports[method] = report | result.to_dict()
+    if len(methods) > 1:
+        means = ", ".join(f"{m} {r['mean']['psnr']:.2f} dB" for m, r in reports.items())
+        print(f"mean PSNR: {means}")
     if args.json is not None:
         import torch
 
         from sepconv.imageio import atomic_write
 
-        payload = {
+        payload: dict[str, Any] = {
             "dataset": args.dataset,
             "directory": str(args.directory),
-            "method": args.method,
+            "clips": args.clips,
             "sepconv_version": __version__,
             "torch_version": torch.__version__,
         }
-        if args.method == "sepconv":
-            from sepconv.models.checkpoint import sha256_of
-
-            # A registry entry's digest was checked when the weights loaded: no second read.
-            digest = interpolator.weights_sha256 or sha256_of(interpolator.weights_path)
-            payload |= {
-                "weights": args.weights or "default",
-                "weights_sha256": digest,
-                "padding": args.padding,
-                "precision": interpolator.precision,
-                "ensemble": args.ensemble,
-                "tile": args.tile,
-                "exact": args.exact,
-                "device": str(interpolator.device),
-            }
-        payload |= result.to_dict()
+        # The first method's fields at the top level (as with a single method); every
+        # method's under "methods".
+        payload |= reports[methods[0]]
+        payload["methods"] = reports
         with atomic_write(args.json) as temporary:
             Path(temporary).write_text(json.dumps(payload, indent=2))
     return EXIT_OK

@@ -1,0 +1,69 @@
+"""The shared motion prior: DIS flows, halfway flows, backward warps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shifted_texture
+
+from sepconv.flow import (
+    FlowSettings,
+    backward_warp,
+    dis_flows,
+    halfway_flow,
+    halfway_warps,
+    to_grey_uint8,
+)
+
+cv2 = pytest.importorskip("cv2")
+
+
+def test_halfway_flow_averages_both_estimates() -> None:
+    flow_01 = np.full((2, 3, 2), 4.0, np.float32)
+    flow_10 = np.full((2, 3, 2), -2.0, np.float32)
+    np.testing.assert_allclose(halfway_flow(flow_01, flow_10), -1.5)  # (-2 - 4) / 4
+
+
+def test_backward_warp_reads_at_the_flow() -> None:
+    frame = np.arange(5 * 6 * 2, dtype=np.float32).reshape(5, 6, 2)
+    flow = np.zeros((5, 6, 2), np.float32)
+    flow[..., 0] = 1.0  # read one pixel to the right
+    warped = backward_warp(frame, flow)
+    assert warped.shape == frame.shape and warped.dtype == np.float32
+    np.testing.assert_allclose(warped[:, :-1], frame[:, 1:])
+    np.testing.assert_allclose(warped[:, -1], frame[:, -1])  # border replicated
+
+
+def test_dis_recovers_a_translation_and_the_warps_meet_in_the_middle() -> None:
+    first, middle, last = shifted_texture(shift=4)
+    dis = FlowSettings().create()
+    flow_01, flow_10 = dis_flows(first, last, dis)
+    inner = (slice(8, -8), slice(8, -8))
+    # Content moves right: first(x) = last(x + 4).
+    assert np.median(flow_01[inner][..., 0]) == pytest.approx(4.0, abs=0.25)
+    assert np.median(flow_10[inner][..., 0]) == pytest.approx(-4.0, abs=0.25)
+    warped_first, warped_last, to_first = halfway_warps(first, last, dis)
+    assert np.median(to_first[inner][..., 0]) == pytest.approx(-2.0, abs=0.25)
+    for warped in (warped_first, warped_last):
+        error = np.abs(warped[inner].astype(float) - middle[inner]).mean()
+        assert error < 2.0
+
+
+def test_settings_validate_and_round_trip() -> None:
+    with pytest.raises(ValueError, match="preset"):
+        FlowSettings(preset="slowest")
+    with pytest.raises(ValueError, match="finest_scale"):
+        FlowSettings(finest_scale=-2)
+    settings = FlowSettings(preset="fast", finest_scale=0)
+    assert FlowSettings(**settings.to_dict()) == settings
+    assert settings.create().getFinestScale() == 0
+
+
+def test_grey_of_float_alpha_and_grey_frames() -> None:
+    rgba = np.random.default_rng(0).random((4, 5, 4)).astype(np.float32)
+    grey = to_grey_uint8(rgba)
+    assert grey.shape == (4, 5) and grey.dtype == np.uint8
+    expected = cv2.cvtColor(np.rint(rgba[..., :3] * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    np.testing.assert_array_equal(grey, expected)
+    one_channel = np.full((4, 5, 1), 0.5, np.float32)
+    assert (to_grey_uint8(one_channel) == 128).all()
