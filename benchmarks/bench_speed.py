@@ -40,10 +40,8 @@ Middlebury Urban2 (../shared/data) resized, or smooth synthetic frames when that
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -51,10 +49,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import benchmark_frames as _frames
+from _common import environment as _header
 from _common import load_model, peak_rss, reset_peak_rss
 
 REPO = Path(__file__).resolve().parent.parent
-URBAN2 = REPO.parent / "shared" / "data" / "middlebury" / "Urban2"
 SIZES = {"tiny": (64, 96), "720p": (720, 1280), "1080p": (1080, 1920), "2160p": (2160, 3840)}
 # name -> (Interpolator keyword arguments, description); per device.
 CPU_PATHS = {
@@ -121,25 +120,6 @@ def _sync(device: str) -> None:
 
 
 # -- inputs -------------------------------------------------------------------------------------
-
-
-def _frames(height: int, width: int):
-    """Two uint8 HxWx3 numpy frames: Urban2 resized (bicubic), else smooth synthetic ones."""
-    import numpy as np
-
-    if (URBAN2 / "frame10.png").exists():
-        from PIL import Image
-
-        return [
-            np.asarray(
-                Image.open(URBAN2 / name).convert("RGB").resize((width, height), Image.BICUBIC)
-            )
-            for name in ("frame10.png", "frame11.png")
-        ], "Middlebury Urban2 resized"
-    y, x = np.mgrid[0:height, 0 : width + 3].astype(np.float32)
-    image = np.stack([np.sin(x / 37.0), np.cos(y / 23.0), np.sin((x + y) / 51.0)], axis=2)
-    image = np.rint((image * 0.5 + 0.5) * 255).astype(np.uint8)
-    return [image[:, :width].copy(), image[:, 3:].copy()], "synthetic (Urban2 not found)"
 
 
 # -- measurements (each in its own process when run through main) ------------------------------
@@ -273,48 +253,6 @@ def _child(spec: dict) -> dict:
     if completed.returncode != 0:
         return {**spec, "error": completed.stderr.strip().splitlines()[-1:]}
     return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def _header(device: str) -> dict:
-    import torch
-
-    import sepconv
-
-    if device == "cuda":
-        name = torch.cuda.get_device_name()
-        total = torch.cuda.get_device_properties(0).total_memory / 2**30
-        name = f"{name} ({total:.0f} GiB), CUDA {torch.version.cuda}"
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as cpuinfo:
-                name = next(
-                    line.split(":", 1)[1].strip()
-                    for line in cpuinfo
-                    if line.startswith("model name")
-                )
-        except (OSError, StopIteration):
-            pass
-        from sepconv.inference import cpu_has_bfloat16
-
-        name += f", {os.cpu_count()} logical CPUs, native bf16: {cpu_has_bfloat16()}"
-    try:
-        import triton
-
-        triton_version = triton.__version__
-    except ImportError:
-        triton_version = "absent"
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device,
-        "device_name": name,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "triton": triton_version,
-        "sepconv": sepconv.__version__,
-        "threads": torch.get_num_threads(),
-        "load_average": round(os.getloadavg()[0], 2),
-    }
 
 
 def _levels(path: str, reference: str) -> tuple[float, int, float]:

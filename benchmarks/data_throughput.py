@@ -7,7 +7,8 @@ Defaults read ../shared/data/{photos,videos} next to the repository. Prints samp
 ``VideoTriplets`` items (150x150 crops), and of ``TrainingBatches`` (70% synthetic, 30% video,
 augmented to 128x128) on the fastest device: built in the calling thread (``batch(step)``, items
 read by ``--workers`` threads) and iterated (the next batch prefetched in a background thread,
-so with a training step in between most of that time would be hidden).
+so with a training step in between most of that time would be hidden), and the flow-guided
+family's per-step preparation of those crops (DIS flow both ways and the halfway warps).
 """
 
 from __future__ import annotations
@@ -123,6 +124,19 @@ def main() -> None:
     rate = _rate(lambda: next(stream), args.batch, args.seconds, device)
     stream.close()
     print(f"TrainingBatches iterated (prefetching), same mix: {rate:.0f} samples/s")
+
+    # The flow-guided family's per-step preparation: DIS flow both ways and the halfway warps
+    # of every augmented crop, in the training step (so it is on top of the rates above).
+    from sepconv.models.flow_sepconv import FlowSepConvNet
+
+    flow_model = FlowSepConvNet()
+    batch = mixture.batch(0)
+    first, last = batch["first"].cpu(), batch["last"].cpu()
+    rate = _rate(lambda: flow_model.prepare(first, last), args.batch, args.seconds, devices[0])
+    print(
+        f"FlowSepConvNet.prepare (DIS {flow_model.config.flow_preset} both ways + warps, CPU) "
+        f"on batch {args.batch} of 128x128: {rate:.0f} samples/s"
+    )
 
 
 if __name__ == "__main__":

@@ -303,14 +303,16 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     from sepconv.weights import DEFAULT_WEIGHTS, list_weights, user_weights_dir
 
     rows = list_weights()
-    print(f"{'name':<14} {'installed':<10} {'source':<8} description")
+    print(f"{'name':<14} {'installed':<10} {'source':<8} {'Middlebury':<11} description")
     for row in rows:
         mark = "yes" if row.installed else "no"
         default = " (default)" if row.default else ""
+        score = f"{row.spec.middlebury_psnr:.2f} dB" if row.spec.middlebury_psnr else "-"
         print(
-            f"{row.spec.name:<14} {mark:<10} {row.spec.source:<8} {row.spec.description}{default}"
+            f"{row.spec.name:<14} {mark:<10} {row.spec.source:<8} {score:<11} "
+            f"{row.spec.description}{default}"
         )
-        print(f"{'':<14} {'':<10} {'':<8} file: {row.path}")
+        print(f"{'':<14} {'':<10} {'':<8} {'':<11} file: {row.path}")
     if DEFAULT_WEIGHTS is None:
         print("no trained weights are bundled with this version yet; pass --weights to commands")
     print(f"authors' files are looked for in {user_weights_dir()} (set SEPCONV_WEIGHTS_DIR)")

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,14 @@ def add_train_command(commands: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)"
     )
+    train.add_argument(
+        "--export-only",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="with --resume: write the checkpoint's (EMA) weights to FILE (fp16 safetensors) "
+        "and exit without training (e.g. to evaluate a run that is still going)",
+    )
     train.set_defaults(handler=run_train)
     return train
 
@@ -65,6 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise SepconvError("--time-limit must be positive")
     config = load_train_config(args.config)
     existing = Path(config.output_dir) / CHECKPOINT_NAME
+    if args.export_only is not None:
+        return _export_only(config, args)
     if args.resume is None and existing.exists():
         raise SepconvError(
             f"{existing} exists: pass --resume auto to continue that run, or change output_dir"
@@ -99,4 +110,23 @@ def run_train(args: argparse.Namespace) -> int:
             f"interrupted at step {result['step']}; the checkpoint is saved: run the same "
             "command with --resume auto to continue"
         )
+    return 0
+
+
+def _export_only(config: Any, args: argparse.Namespace) -> int:
+    """``--export-only FILE``: the resumed checkpoint's weights, exported; no training."""
+    from sepconv.engine.train import Trainer
+    from sepconv.imageio import check_output_path
+
+    if args.resume is None:
+        raise SepconvError("--export-only needs --resume PATH|auto (the checkpoint to export)")
+    target = check_output_path(args.export_only, [], overwrite=True)
+    trainer = Trainer(replace(config, validate_every_steps=0), device="cpu", log_stream=None)
+    try:
+        if not trainer.resume(args.resume):
+            raise SepconvError(f"no checkpoint to export in {config.output_dir}")
+        trainer.export(target)
+    finally:
+        trainer.close()
+    print(f"wrote {target} (step {trainer.step}, {trainer.samples} samples)", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sepconv.errors import WeightsError
+from sepconv.models.registry import ModelConfig
 from sepconv.models.sepconv_net import SepConvConfig
 
 WEIGHTS_DIR_ENV = "SEPCONV_WEIGHTS_DIR"
@@ -33,17 +34,20 @@ class WeightsSpec:
         name: what users type after ``--weights``.
         filename: file name inside the package folder (bundled) or the weights folder.
         sha256: expected digest, checked before use; None when unknown (authors' files).
-        config: the network config the file was trained with.
+        config: the network config the file was trained with (its family's config class).
         source: ``bundled`` or ``authors``.
         description: one line for ``sepconv weights``.
+        middlebury_psnr: mean PSNR on the 12 Middlebury sequences, as its model card
+            measures it with ``sepconv eval middlebury`` (None where not measured here).
     """
 
     name: str
     filename: str
     sha256: str | None
-    config: SepConvConfig
+    config: ModelConfig
     source: str
     description: str
+    middlebury_psnr: float | None = None
 
 
 _AUTHORS = SepConvConfig(kernel_size=51, channel_order="bgr")
@@ -57,7 +61,8 @@ REGISTRY: tuple[WeightsSpec, ...] = (
             kernel_size=51, channel_order="rgb", input_normalization=True, kernel_normalization=True
         ),
         source="bundled",
-        description="this project's L1 model, the default (docs/models/sepconv-l1.md)",
+        description="the paper's network, trained by this project (docs/models/sepconv-l1.md)",
+        middlebury_psnr=32.55,
     ),
     WeightsSpec(
         name="authors-l1",
@@ -66,6 +71,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
         config=_AUTHORS,
         source="authors",
         description="authors' ICCV 2017 L1 model (best for benchmarks), if you have the file",
+        middlebury_psnr=None,
     ),
     WeightsSpec(
         name="authors-lf",
