@@ -23,6 +23,7 @@ text file with an image extension       test_cli.py::test_bad_images_fail_cleanl
 missing / unreadable / truncated /      here: test_bad_videos_fail_cleanly[missing,
 corrupt video                           unreadable (SKIPPED as root), truncated, corrupt]
 empty (0-byte) video                    here: test_bad_videos_fail_cleanly[empty]
+one-frame video (a PNG named .mp4)      here: test_bad_videos_fail_cleanly[one-frame]
 audio-only file (no video stream)       here: test_bad_videos_fail_cleanly[audio-only]
 frames of different sizes               here: test_bad_images_fail_cleanly[sizes] (both
                                         sizes named)
@@ -283,6 +284,7 @@ def test_bad_images_fail_cleanly(tmp_path, blend_weights, case, fragments):
         ("empty", "the file is empty"),
         ("audio-only", "no video stream"),
         ("same-as-input", "same file"),
+        ("one-frame", "only one frame"),  # a still image named .mp4
     ],
 )
 def test_bad_videos_fail_cleanly(tmp_path, blend_weights, case, fragment):
@@ -304,6 +306,10 @@ def test_bad_videos_fail_cleanly(tmp_path, blend_weights, case, fragment):
         write_audio_only(source)
     elif case == "same-as-input":
         output = source
+    elif case == "one-frame":
+        from PIL import Image
+
+        Image.fromarray(moving(1)[0]).save(source, format="PNG")
     before = source.read_bytes() if source.exists() and os.access(source, os.R_OK) else None
     result = sepconv("video", source, "-o", output, "-q", "--weights", blend_weights)
     assert_failed(result, 1, fragment)

@@ -563,6 +563,11 @@ def analyse_video(
     times = analysis.times
     if not times:
         raise InputError(f"cannot read video {_show(path)}: no frame could be decoded")
+    if len(times) < 2:
+        raise InputError(
+            f"cannot interpolate {_show(path)}: it has only one frame (a still image?); a video "
+            "needs at least two"
+        )
     with open_input(path) as container:
         declared = stream_rate(container.streams.video[0])
     if len(times) > 1:
