@@ -3,6 +3,9 @@
 Peak memory on Linux: the kernel keeps a process' peak resident set (VmHWM), which writing
 "5" to /proc/self/clear_refs resets to the current one, so each measurement can report its
 own peak.
+
+Data (Middlebury, triplets, photos, videos) is read from :data:`DATA`: ``$SEPCONV_DATA``, else
+``../shared/data`` beside the repository (:func:`sepconv.data.files.data_root`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,20 @@ import platform
 import sys
 from pathlib import Path
 
+from sepconv.data.files import data_root
+
 REPO = Path(__file__).resolve().parents[1]
-URBAN2 = REPO.parent / "shared" / "data" / "middlebury" / "Urban2"
+DATA = data_root(REPO)
+URBAN2 = DATA / "middlebury" / "Urban2"
+
+
+def missing_data(path: Path | str, option: str = "") -> str:
+    """What to say when `path` (under :data:`DATA`) is absent: the option or SEPCONV_DATA."""
+    instead = f"pass {option}, or " if option else ""
+    return (
+        f"{path} not found: {instead}set SEPCONV_DATA to the data folder "
+        "(default ../shared/data beside the repository)"
+    )
 
 
 def proc_status_bytes(field: str) -> int:
@@ -70,7 +85,8 @@ def benchmark_frames(height: int, width: int):
     y, x = np.mgrid[0:height, 0 : width + 3].astype(np.float32)
     image = np.stack([np.sin(x / 37.0), np.cos(y / 23.0), np.sin((x + y) / 51.0)], axis=2)
     image = np.rint((image * 0.5 + 0.5) * 255).astype(np.uint8)
-    return [image[:, :width].copy(), image[:, 3:].copy()], "synthetic (Urban2 not found)"
+    frames = [image[:, :width].copy(), image[:, 3:].copy()]
+    return frames, f"synthetic ({missing_data(URBAN2)})"
 
 
 def environment(device: str) -> dict:

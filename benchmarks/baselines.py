@@ -2,8 +2,11 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/baselines.py middlebury ../shared/data/middlebury
-    python benchmarks/baselines.py folder ../shared/data/triplets [--split test] [--table]
+    python benchmarks/baselines.py middlebury [DIR]
+    python benchmarks/baselines.py folder [DIR] [--split test] [--table]
+
+DIR defaults to ``$SEPCONV_DATA/middlebury`` or ``$SEPCONV_DATA/triplets`` (SEPCONV_DATA: the
+data folder, by default ../shared/data beside the repository).
 
 Prints, per baseline, the mean PSNR (dB), SSIM and interpolation error (0-255 RMS) and the mean
 seconds per frame; ``--table`` adds the per-item table and ``--json FILE`` writes all scores.
@@ -16,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from _common import DATA, missing_data
+
 from sepconv.baselines import average_predictor, make_flow_predictor
 from sepconv.data.triplets import folder_triplets, middlebury_triplets
 from sepconv.engine.evaluate import evaluate
@@ -25,11 +30,21 @@ from sepconv.errors import SepconvError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["middlebury", "folder"], help="dataset layout")
-    parser.add_argument("root", type=Path, help="dataset folder")
+    parser.add_argument(
+        "root",
+        type=Path,
+        nargs="?",
+        help="dataset folder (default: $SEPCONV_DATA/middlebury or $SEPCONV_DATA/triplets)",
+    )
     parser.add_argument("--split", choices=["test", "train"], help="Vimeo-90k list to use")
     parser.add_argument("--table", action="store_true", help="print the per-item tables")
     parser.add_argument("--json", type=Path, help="write all scores to this JSON file")
     args = parser.parse_args(argv)
+    if args.root is None:
+        args.root = DATA / ("middlebury" if args.kind == "middlebury" else "triplets")
+        if not args.root.is_dir():
+            print(f"error: {missing_data(args.root, 'the dataset folder')}", file=sys.stderr)
+            return 2
 
     try:
         if args.kind == "middlebury":

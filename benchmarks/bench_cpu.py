@@ -16,8 +16,8 @@ Prints, on this machine and in this run:
 No trained weights exist yet, so by default the network is the authors' architecture with
 plausible random weights (tests/authors_transcription.py); --weights FILE measures a real
 model (the bfloat16 error depends on the kernels: peaked kernels show it more). The frames
-are Middlebury Urban2 (../shared/data) resized to 1280x720, or smooth synthetic frames when
-that is absent.
+are Middlebury Urban2 ($SEPCONV_DATA, else ../shared/data) resized to 1280x720, or smooth
+synthetic frames when that is absent.
 Every time is the best and the median over --repeat rounds, each round running every
 measurement once (so that load from other work on a shared machine falls on all of them
 alike; such load only ever makes a run slower).
@@ -39,10 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import peak_rss
+from _common import REPO, URBAN2, missing_data, peak_rss
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data" / "middlebury" / "Urban2"
 WIDTH, HEIGHT = 1280, 720
 
 
@@ -70,20 +68,20 @@ def _frames(directory: Path):
     import numpy as np
     from PIL import Image
 
-    if (DATA / "frame10.png").exists():
+    if (URBAN2 / "frame10.png").exists():
         frames = [
             np.asarray(
-                Image.open(DATA / name).convert("RGB").resize((WIDTH, HEIGHT), Image.BICUBIC)
+                Image.open(URBAN2 / name).convert("RGB").resize((WIDTH, HEIGHT), Image.BICUBIC)
             )
             for name in ("frame10.png", "frame11.png")
         ]
-        source = f"{DATA} resized to {WIDTH}x{HEIGHT}"
+        source = f"{URBAN2} resized to {WIDTH}x{HEIGHT}"
     else:  # smooth synthetic frames, the second shifted by 3 pixels
         y, x = np.mgrid[0:HEIGHT, 0 : WIDTH + 3].astype(np.float32)
         image = np.stack([np.sin(x / 37.0), np.cos(y / 23.0), np.sin((x + y) / 51.0)], axis=2)
         image = np.rint((image * 0.5 + 0.5) * 255).astype(np.uint8)
         frames = [image[:, :WIDTH].copy(), image[:, 3:].copy()]
-        source = "synthetic (Urban2 not found)"
+        source = f"synthetic ({missing_data(URBAN2)})"
     paths = []
     for index, frame in enumerate(frames):
         path = directory / f"frame{index}.png"

@@ -31,7 +31,8 @@ Timing: one warm-up run at the measured size (4K on the CPU: at 512x512; ``--rep
 then the median of ``--repeat`` runs (GPU: torch.cuda.synchronize around each run).
 Network weights: ``--weights FILE``, or the authors' architecture with plausible random
 weights (tests/authors_transcription.py), since no trained weights ship yet. Frames:
-Middlebury Urban2 (../shared/data) resized, or smooth synthetic frames when that is absent.
+Middlebury Urban2 ($SEPCONV_DATA, else ../shared/data) resized, or smooth synthetic frames
+when that is absent.
 
     python benchmarks/bench_speed.py --device cpu --repeat 3
     python benchmarks/bench_speed.py --device cuda --sizes 720p 1080p 2160p --json speed.json

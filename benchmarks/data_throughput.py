@@ -2,7 +2,8 @@
 
     python benchmarks/data_throughput.py [--photos DIR] [--videos DIR] [--batch 32] [--seconds 5]
 
-Defaults read ../shared/data/{photos,videos} next to the repository. Prints samples/s of
+Defaults read $SEPCONV_DATA/{photos,videos} (SEPCONV_DATA: the data folder, by default
+../shared/data beside the repository). Prints samples/s of
 ``SyntheticMotion.sample`` (batch 32 of 128x128) on the CPU and on CUDA when present, of
 ``VideoTriplets`` items (150x150 crops), and of ``TrainingBatches`` (70% synthetic, 30% video,
 augmented to 128x128) on the fastest device: built in the calling thread (``batch(step)``, items
@@ -18,12 +19,11 @@ import time
 from pathlib import Path
 
 import torch
+from _common import DATA, missing_data
 
 from sepconv.data.mixture import TrainingBatches
 from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
 from sepconv.data.video_triplets import VideoTriplets
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _sync(device: torch.device) -> None:
@@ -46,13 +46,16 @@ def _rate(step, count: int, seconds: float, device: torch.device) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=SHARED / "photos")
-    parser.add_argument("--videos", type=Path, default=SHARED / "videos")
+    parser.add_argument("--photos", type=Path, default=DATA / "photos")
+    parser.add_argument("--videos", type=Path, default=DATA / "videos")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--workers", type=int, default=4, help="item-reading threads per batch")
     args = parser.parse_args()
+    for option, folder in (("--photos DIR", args.photos), ("--videos DIR", args.videos)):
+        if not folder.is_dir():
+            raise SystemExit(f"error: {missing_data(folder, option)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}")

@@ -6,7 +6,10 @@ of each. Weights: ``--weights FILE`` (any supported file), or by default the aut
 architecture with plausible random weights (the oracle's, see tests/authors_transcription.py)
 since no trained weights ship yet.
 
-    python benchmarks/tiling.py ../shared/data/middlebury/Urban2 --tile 256 512
+    python benchmarks/tiling.py [SEQUENCE] --tile 256 512
+
+SEQUENCE defaults to ``$SEPCONV_DATA/middlebury/Urban2`` (SEPCONV_DATA: the data folder, by
+default ../shared/data beside the repository).
 """
 
 from __future__ import annotations
@@ -16,15 +19,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import load_model
+from _common import URBAN2, load_model, missing_data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sequence", type=Path, help="folder with frame10.png and frame11.png")
+    parser.add_argument(
+        "sequence",
+        type=Path,
+        nargs="?",
+        default=URBAN2,
+        help="folder with frame10.png and frame11.png (default: $SEPCONV_DATA/middlebury/Urban2)",
+    )
     parser.add_argument("--tile", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--weights")
     args = parser.parse_args()
+    if not (args.sequence / "frame10.png").is_file():
+        raise SystemExit(f"error: {missing_data(args.sequence / 'frame10.png', 'SEQUENCE')}")
 
     from sepconv.imageio import read_image
     from sepconv.inference import Interpolator

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Every number a model card reports, for one weights file: Middlebury (both padding modes),
-# ../shared/data/triplets, frame-gap-2 triplets (when present) and self-ensembling on
-# Middlebury. Each run writes the table (OUT/NAME.txt), sepconv eval's JSON (OUT/NAME.json,
-# with the weights' sha256 and every option) and its stderr (OUT/NAME.log).
+# the triplets, frame-gap-2 triplets (when present) and self-ensembling on Middlebury. Run from
+# the repository root; data from SEPCONV_DATA (the data folder, with middlebury/ and triplets/;
+# default ../shared/data). Each run writes the table (OUT/NAME.txt), sepconv eval's JSON
+# (OUT/NAME.json, with the weights' sha256 and every option) and its stderr (OUT/NAME.log).
 #   bash scripts/evaluate_model.sh src/sepconv/weights/files/sepconv-l1.safetensors runs/eval
 # Frame-gap-2 triplets: python ../shared/tools/make_triplets.py --out runs/triplets-step2
-#   --step 2 <the videos in ../shared/data/videos> (needs ffmpeg); set STEP2 to elsewhere.
+#   --step 2 <the videos in $SEPCONV_DATA/videos> (needs ffmpeg); set STEP2 to elsewhere.
 set -euo pipefail
 WEIGHTS="${1:?usage: scripts/evaluate_model.sh WEIGHTS [OUT]}"
 OUT="${2:-runs/eval}"
-DATA="${DATA:-../shared/data}"
+DATA="${SEPCONV_DATA:-../shared/data}"
+for dir in "$DATA/middlebury" "$DATA/triplets"; do
+  [ -d "$dir" ] || { echo "$dir not found: set SEPCONV_DATA to the data folder" >&2; exit 2; }
+done
 STEP2="${STEP2:-runs/triplets-step2}"
 mkdir -p "$OUT"
 

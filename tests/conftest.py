@@ -8,14 +8,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sepconv.data.files import data_root
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 FIXTURES = TESTS_DIR / "fixtures"
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+DATA_ROOT = data_root(REPO_ROOT)  # $SEPCONV_DATA, else ../shared/data beside the repository
 
 # Lets tests import the oracle module tests/authors_transcription.py.
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
+
+
+def needs_data(*parts: str) -> pytest.MarkDecorator:
+    """Skip unless DATA_ROOT/parts... exists, naming SEPCONV_DATA in the reason."""
+    path = DATA_ROOT.joinpath(*parts)
+    return pytest.mark.skipif(
+        not path.exists(),
+        reason=f"{path} not found: set SEPCONV_DATA to the data folder "
+        "(default ../shared/data beside the repository)",
+    )
 
 
 @pytest.fixture()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shifted_texture
+from conftest import DATA_ROOT, needs_data, shifted_texture
 
 from sepconv.baselines import average_predictor, make_flow_predictor
 from sepconv.data.triplets import middlebury_triplets
@@ -15,7 +14,7 @@ from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
 from sepconv.metrics import psnr
 
-MIDDLEBURY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "middlebury"
+MIDDLEBURY = DATA_ROOT / "middlebury"
 
 
 def _shifted_texture(shift: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +54,7 @@ def test_flow_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
         make_flow_predictor()
 
 
-@pytest.mark.skipif(not (MIDDLEBURY / "Venus").is_dir(), reason="shared/data is absent")
+@needs_data("middlebury", "Venus")
 def test_venus_scores() -> None:
     """The smallest Middlebury sequence: pins the metric convention on real data."""
     venus = [t for t in middlebury_triplets(MIDDLEBURY) if t.name == "Venus"]

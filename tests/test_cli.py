@@ -58,6 +58,20 @@ def test_usage_errors_exit_2():
     assert run_cli("eval", "nosuchset", "dir").returncode == 2
 
 
+def test_cli_and_video_commands_share_model_options_without_an_import_cycle():
+    """commands_video imports the shared options from sepconv.model_options, not the CLI."""
+    check = (
+        "import sys; import sepconv.commands_video; "
+        "assert 'sepconv.cli' not in sys.modules, 'commands_video imported the CLI'; "
+        "import sepconv.cli as cli, sepconv.model_options as options; "
+        "assert cli.add_model_options is options.add_model_options; "
+        "assert cli.build_interpolator is options.build_interpolator; "
+        "assert 'torch' not in sys.modules, 'torch imported at module level'"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_interpolate_reproduces_the_authors_forward_pass(tmp_path, frames, authors_checkpoint):
     output = tmp_path / "out" / "middle.png"
     result = run_cli("interpolate", *frames, "-o", output, "--weights", authors_checkpoint)

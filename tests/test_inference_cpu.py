@@ -1,4 +1,5 @@
-"""The Interpolator's CPU fast path: optimize=True, precision="auto", the fused conv layers."""
+"""The Interpolator's CPU fast path: optimize=True (the default), precision="auto", the fused
+conv layers; optimize=False is the plain float32 reference they are compared with."""
 
 from __future__ import annotations
 
@@ -77,24 +78,31 @@ def test_optimized_copy_predicts_the_same_kernels_and_leaves_the_model_alone(dty
     assert all(isinstance(module, nn.Conv2d) for module in model.moduleConv1 if module._parameters)
 
 
-def test_optimize_float32_matches_the_default_path():
+def test_optimize_is_the_default_on_the_cpu():
+    default = Interpolator(make_random_model(), device="cpu")
+    assert default.optimize and default._fast_model is not None
+    if cpu_kernel_available():
+        assert default._synthesis_backend == "cpu"
+
+
+def test_optimize_float32_matches_the_reference_path():
     model = make_random_model(seed=1)
     first, second = _frames((70, 90, 3))
-    default = Interpolator(model, device="cpu")
+    reference = Interpolator(model, device="cpu", optimize=False)
     fast = Interpolator(model, device="cpu", optimize=True)
-    expected = default.interpolate(first / 255.0, second / 255.0)
+    expected = reference.interpolate(first / 255.0, second / 255.0)
     actual = fast.interpolate(first / 255.0, second / 255.0)
     assert np.abs(actual - expected).max() < 1e-5
     if cpu_kernel_available():
         assert fast._synthesis_backend == "cpu"
-    assert default._synthesis_backend == "auto"
+    assert reference._synthesis_backend == "auto"
 
 
 def test_optimize_bfloat16_stays_within_one_level_of_float32(authors_checkpoint, fixture_pair):
     """The full-size (authors') network in bfloat16 vs float32 on a real frame pair."""
     first, _, second = fixture_pair
     model = load_weights(authors_checkpoint).model
-    expected = Interpolator(model, device="cpu").interpolate(first, second)
+    expected = Interpolator(model, device="cpu", optimize=False).interpolate(first, second)
     fast = Interpolator(model, device="cpu", precision="bfloat16", optimize=True)
     actual = fast.interpolate(first, second)
     difference = np.abs(actual.astype(int) - expected.astype(int))
@@ -121,11 +129,11 @@ def test_bfloat16_kernel_shortcut_equals_casting_the_kernels(normalized):
 
 def test_optimize_handles_alpha_gray_and_tiles():
     model = make_random_model(seed=3)
-    default = Interpolator(model, device="cpu", tile_size=128, tile_margin=32)
+    reference = Interpolator(model, device="cpu", tile_size=128, tile_margin=32, optimize=False)
     fast = Interpolator(model, device="cpu", tile_size=128, tile_margin=32, optimize=True)
     for shape in ((150, 170, 4), (150, 170)):
         first, second = _frames(shape, seed=len(shape))
-        expected = default.interpolate(first, second)
+        expected = reference.interpolate(first, second)
         actual = fast.interpolate(first, second)
         assert actual.shape == expected.shape and actual.dtype == np.uint8
         assert np.abs(actual.astype(int) - expected.astype(int)).max() <= 1

@@ -332,9 +332,10 @@ def test_wrong_architecture_names_what_is_missing(tmp_path, blend_weights):
 
 
 def test_video_usage_error_exits_2(tmp_path):
-    result = sepconv("video", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", "--factor", "3")
+    result = sepconv("video", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", "--factor", "1")
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "argument --factor: expected a whole number >= 2, got 1" in result.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -342,7 +343,12 @@ def test_video_usage_error_exits_2(tmp_path):
 
 
 def _limit_network_size(monkeypatch, interpolator: Interpolator, limit: int) -> list[int]:
-    """Make the network "run out of GPU memory" on canvases wider or taller than `limit`."""
+    """Make the network "run out of GPU memory" on canvases wider or taller than `limit`.
+
+    Patches ``interpolator.model``: the interpolator must run it, not a CPU fast-path copy
+    (``optimize=False``, as on a GPU, where the fallback matters).
+    """
+    assert interpolator._fast_model is None
     original = interpolator.model.predict_kernels
     sizes: list[int] = []
 
@@ -359,10 +365,10 @@ def _limit_network_size(monkeypatch, interpolator: Interpolator, limit: int) -> 
 def test_out_of_memory_falls_back_to_tiles(monkeypatch):
     rng = np.random.default_rng(0)
     first, second = (rng.random((100, 600, 3), dtype=np.float32) for _ in range(2))
-    expected = Interpolator(make_random_model(), device="cpu", tile_size=256).interpolate(
-        first, second
-    )
-    interpolator = Interpolator(make_random_model(), device="cpu")
+    expected = Interpolator(
+        make_random_model(), device="cpu", tile_size=256, optimize=False
+    ).interpolate(first, second)
+    interpolator = Interpolator(make_random_model(), device="cpu", optimize=False)
     sizes = _limit_network_size(monkeypatch, interpolator, 256)
     with pytest.warns(OutOfMemoryFallbackWarning) as caught:
         middle = interpolator.interpolate(first, second)
@@ -384,11 +390,11 @@ def test_out_of_memory_falls_back_to_tiles(monkeypatch):
 
 def test_out_of_memory_gives_up_clearly(monkeypatch):
     frames = [np.zeros((40, 70, 3), np.uint8)] * 2
-    interpolator = Interpolator(make_blend_model(), device="cpu")
+    interpolator = Interpolator(make_blend_model(), device="cpu", optimize=False)
     _limit_network_size(monkeypatch, interpolator, 0)
     with pytest.raises(SepconvError, match="out of GPU memory at 70x40.*--tile"):
         interpolator.interpolate(*frames)
-    tiled = Interpolator(make_blend_model(), device="cpu", tile_size=MIN_TILE_SIZE)
+    tiled = Interpolator(make_blend_model(), device="cpu", tile_size=MIN_TILE_SIZE, optimize=False)
     _limit_network_size(monkeypatch, tiled, 0)
     with pytest.raises(SepconvError, match="smaller --tile"):
         tiled.interpolate(*frames)

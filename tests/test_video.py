@@ -177,6 +177,60 @@ def test_default_h264_mp4_and_slowmo(tmp_path: Path, weights: Path):
     assert audio_duration(slow) is None  # the audio would not match: dropped
 
 
+def mix(first: np.ndarray, second: np.ndarray, eighths: int) -> np.ndarray:
+    """``eighths / 8`` of the way from ``first`` to ``second`` (what the blend model's
+    midpoint tree gives at a node of level 3)."""
+    return (first.astype(np.float32) * (8 - eighths) + second.astype(np.float32) * eighths) / 8
+
+
+def test_factor_three_is_timed_like_fps(tmp_path: Path, weights: Path, capsys):
+    source = make_clip(tmp_path / "in.mov", moving_frames(12))
+    inputs, _ = decode(source)
+    output = tmp_path / "out.mov"
+    assert run("video", source, "-o", output, "--factor", "3", "--codec", "png", "--weights",
+               weights) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    # 1/3 and 2/3 of each interval are shown as the nodes 3/8 and 5/8: 1/24 of 40 ms off
+    assert (
+        "sepconv: --factor 3 is not a power of two: each new frame is shown at the nearest 1/8 "
+        "of its input frame interval (--levels 3); largest timing error 1/24 of an interval "
+        "(1.67 ms at 25 fps)\n"
+    ) in err
+    assert "max timing error 1.67 ms" in err
+
+    frames, times = decode(output)
+    assert len(frames) == 36  # N input frames -> 3N output frames, the last one held
+    assert times == pytest.approx([k / 75 for k in range(36)], abs=1e-6)
+    with av.open(str(output)) as container:
+        assert container.streams.video[0].average_rate == 75
+    assert audio_duration(output) == pytest.approx(audio_duration(source), abs=1e-6)
+    for i in range(11):  # frames 3i + 1 and 3i + 2 come from the pair (i, i + 1), in order
+        np.testing.assert_array_equal(frames[3 * i], inputs[i])
+        assert_close(frames[3 * i + 1], mix(inputs[i], inputs[i + 1], 3))
+        assert_close(frames[3 * i + 2], mix(inputs[i], inputs[i + 1], 5))
+    for k in (33, 34, 35):
+        np.testing.assert_array_equal(frames[k], inputs[11])
+
+    quiet = tmp_path / "quiet.mov"
+    args = ("video", source, "-o", quiet, "--factor", "3", "--codec", "png", "-q")
+    assert run(*args, "--weights", weights, "--slowmo") == 0
+    assert capsys.readouterr().err == ""  # -q: no timing line either
+    frames, times = decode(quiet)
+    assert len(frames) == 36 and times == pytest.approx([k / 25 for k in range(36)], abs=1e-6)
+    assert_close(frames[4], mix(inputs[1], inputs[2], 3))
+
+
+def test_factor_must_be_a_whole_number_of_at_least_two(capsys):
+    for bad in ("1", "0", "2.5", "x"):
+        with pytest.raises(SystemExit) as caught:
+            run("video", "in.mp4", "-o", "out.mp4", "--factor", bad)
+        assert caught.value.code == 2
+        assert "argument --factor: expected a whole number >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        run("frames", "in", "-o", "out", "--factor", "1")
+    assert caught.value.code == 2
+
+
 # -- --fps ----------------------------------------------------------------------------------
 
 
@@ -400,6 +454,43 @@ def test_frames_command(tmp_path: Path, weights: Path, capsys):
     assert_one_line_error(capsys, again, "not empty")
     assert_one_line_error(capsys, run("frames", folder, "-o", folder, "--force"), "input folder")
     assert_one_line_error(capsys, run("frames", tmp_path / "none", "-o", output), "not a folder")
+
+
+def test_frames_factor_three(tmp_path: Path, weights: Path, capsys):
+    """Frame i is at time i, output frame k at time k / 3: new frames at 3/8 and 5/8."""
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    inputs = moving_frames(4)
+    for index, array in enumerate(inputs):
+        Image.fromarray(array).save(folder / f"f{index:03d}.png")
+    output = tmp_path / "out"
+    assert run("frames", folder, "-o", output, "--factor", "3", "-q", "--weights", weights) == 0
+    assert capsys.readouterr().err == ""
+    written = sorted(output.glob("*.png"))
+    assert [p.name for p in written] == [f"{k:06d}.png" for k in range(10)]  # (N-1)*3+1
+    frames = [np.asarray(Image.open(p)) for p in written]
+    for i in range(4):
+        np.testing.assert_array_equal(frames[3 * i], inputs[i])
+    for i in range(3):  # from the pair (i, i + 1), in order
+        assert_close(frames[3 * i + 1], mix(inputs[i], inputs[i + 1], 3))
+        assert_close(frames[3 * i + 2], mix(inputs[i], inputs[i + 1], 5))
+
+    coarse = tmp_path / "coarse"
+    args = ("frames", folder, "-o", coarse, "--factor", "3", "--levels", "1")
+    assert run(*args, "--weights", weights) == 0
+    err = capsys.readouterr().err
+    assert (
+        "sepconv: --factor 3 is not a power of two: each new frame is shown at the nearest 1/2 "
+        "of its input frame interval (--levels 1); largest timing error 1/6 of an interval; "
+        "only 1 new picture per interval, so some repeat (--levels 2 avoids that)\n"
+    ) in err  # no rate: no milliseconds
+    frames = [np.asarray(Image.open(p)) for p in sorted(coarse.glob("*.png"))]
+    assert len(frames) == 10
+    for i in range(3):  # one level: both new frames are the midpoint
+        assert_close(frames[3 * i + 1], average(inputs[i], inputs[i + 1]))
+        np.testing.assert_array_equal(frames[3 * i + 2], frames[3 * i + 1])
 
 
 def test_a_flow_guided_model_converts_a_clip(tmp_path: Path):

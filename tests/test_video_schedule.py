@@ -9,16 +9,23 @@ import pytest
 import torch
 
 from sepconv.video import (
+    Analysis,
     Anchors,
     FrameStore,
     Node,
     OutputFrame,
+    VideoJob,
     duplicate_score,
+    factor_levels,
+    factor_timing_error,
     find_anchors,
+    is_power_of_two,
+    job_levels,
     make_source,
     max_timing_error,
     output_times,
     plan_frames,
+    plan_video,
     render,
     required_nodes,
     scene_change_score,
@@ -71,6 +78,63 @@ def test_factor_eight_needs_each_node_once():
     assert len(everything) == len(set(everything)) == 14
     for number, level in enumerate(levels, start=1):
         assert all(node.level == number for node in level)
+
+
+def test_factor_levels_keep_powers_of_two_and_use_levels_otherwise():
+    assert [is_power_of_two(n) for n in (1, 2, 3, 4, 6, 8, 12, 16)] == [
+        True, True, False, True, False, True, False, True,
+    ]  # fmt: skip
+    for factor, depth in ((2, 3), (4, 4), (8, 5), (16, 6)):  # log2(factor) + 2, as before
+        assert factor_levels(factor, levels=1) == depth
+        assert job_levels(VideoJob(factor=factor, levels=1)) == depth
+        assert factor_timing_error(factor, depth) == 0
+    assert factor_levels(3) == 3 and factor_levels(3, levels=5) == 5
+    assert job_levels(VideoJob(factor=6, levels=2)) == 2
+    assert job_levels(VideoJob(fps=Fraction(60), levels=4)) == 4
+    with pytest.raises(ValueError):
+        factor_levels(0)
+
+
+def test_factor_timing_error_is_the_plans_worst_case():
+    assert factor_timing_error(3, 3) == Fraction(1, 24)  # 1/3 -> 3/8, 2/3 -> 5/8
+    assert factor_timing_error(5, 3) == Fraction(1, 20)
+    assert factor_timing_error(3, 1) == Fraction(1, 6)  # both new frames are the midpoint
+    times = cfr_times(4, 1)  # one-second intervals: errors in seconds are in intervals
+    for factor in (3, 5, 6, 7, 12, 20):
+        for levels in (1, 3, 6):
+            targets = output_times(times[0], Fraction(4), Fraction(factor))
+            plan = plan_frames(times, no_flags(4), targets, factor_levels(factor, levels))
+            shown = [
+                times[frame.source]
+                if isinstance(frame.source, int)
+                else frame.source.left + frame.source.position
+                for frame in plan[: 3 * factor]  # not the held end
+            ]
+            worst = max(abs(time - frame.time) for time, frame in zip(shown, plan, strict=False))
+            error = factor_timing_error(factor, levels)
+            assert worst == error <= Fraction(1, 2 ** (levels + 1)), (factor, levels)
+
+
+def test_factor_three_is_scheduled_like_fps():
+    times = cfr_times(4, 25)
+    analysis = Analysis(
+        times=times, same_as_previous=[False] * 4, cut_before=[False] * 4, end_time=Fraction(4, 25)
+    )
+    plan, rate = plan_video(analysis, Fraction(25), VideoJob(factor=3))
+    assert rate == 75 and len(plan) == 12  # N input frames -> 3N, same duration
+    assert [frame.time for frame in plan] == [Fraction(k, 75) for k in range(12)]
+    assert [frame.source for frame in plan] == [
+        0, Node(0, 1, 3, 3), Node(0, 1, 5, 3),
+        1, Node(1, 2, 3, 3), Node(1, 2, 5, 3),
+        2, Node(2, 3, 3, 3), Node(2, 3, 5, 3),
+        3, 3, 3,  # the last frame held
+    ]  # fmt: skip
+    assert max_timing_error(plan, times) == Fraction(1, 24 * 25)
+    fps_plan, _ = plan_video(analysis, Fraction(25), VideoJob(fps=Fraction(75)))
+    assert fps_plan == plan
+    deeper, _ = plan_video(analysis, Fraction(25), VideoJob(factor=3, levels=5))
+    assert deeper[1].source == Node(0, 1, 11, 5)  # 1/3 -> 11/32
+    assert max_timing_error(deeper, times) == Fraction(1, 96 * 25)
 
 
 def test_fps_24_to_60_nearest_midpoint():

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sepconv.flow import FlowSettings, halfway_warps
+
 __all__ = ["average_predictor", "make_flow_predictor"]
 
 
@@ -29,8 +31,11 @@ def average_predictor(first: np.ndarray, last: np.ndarray) -> np.ndarray:
     return np.round(total * 0.5).astype(np.uint8)
 
 
-def make_flow_predictor() -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Classic optical-flow interpolation with OpenCV's DIS flow (preset MEDIUM).
+def make_flow_predictor(
+    settings: FlowSettings | None = None,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Classic optical-flow interpolation with OpenCV's DIS flow (default: preset MEDIUM,
+    bilinear warps; `settings` picks others, e.g. ``FlowSettings(interpolation="cubic")``).
 
     DIS flows both ways on the grey frames give the halfway flows; each input is backward-warped
     to the middle and the two warps are averaged and rounded (:func:`sepconv.flow.halfway_warps`,
@@ -44,14 +49,16 @@ def make_flow_predictor() -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     Raises:
         SepconvError: OpenCV is not installed.
     """
-    from sepconv.flow import FlowSettings, halfway_warps
-
-    dis = FlowSettings(preset="medium").create()
+    settings = settings or FlowSettings()
+    dis = settings.create()
 
     def predict(first: np.ndarray, last: np.ndarray) -> np.ndarray:
         # Warped in float (no rounding of the warps), as the flow-guided models do.
         warped_first, warped_last, _ = halfway_warps(
-            first.astype(np.float32) / 255.0, last.astype(np.float32) / 255.0, dis
+            first.astype(np.float32) / 255.0,
+            last.astype(np.float32) / 255.0,
+            dis,
+            settings.interpolation,
         )
         middle = (warped_first + warped_last) * (0.5 * 255.0)
         return np.clip(np.round(middle), 0, 255).astype(np.uint8)

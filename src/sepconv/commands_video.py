@@ -14,23 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from sepconv.errors import InputError, OutputError, SepconvError, WorkInterruptedError
+from sepconv.model_options import add_model_options, build_interpolator
 
-FACTORS = (2, 4, 8, 16)
 NTSC_BASES = (24, 30, 48, 60, 120, 240)
+MAX_LEVELS = 6  # --levels 1-6
 
 VIDEO_DESCRIPTION = """\
 Convert the frame rate of a video with SepConv. Reads anything FFmpeg can read; writes a new
 file (the container comes from OUTPUT's extension).
 
---factor F (default 2): output at F x the input rate, same duration. Each input frame is
-followed by F - 1 new frames; after the last input frame the last picture is held for F - 1
-frames, so N input frames give N * F output frames and the duration (and audio sync) is kept.
+--factor F (default 2; any whole number >= 2): output at F x the input rate, same duration.
+Each input frame is followed by F - 1 new frames; after the last input frame the last picture
+is held for F - 1 frames, so N input frames give N * F output frames and the duration (and
+audio sync) is kept. With a power of two (2, 4, 8, 16...) the new frames are exact midpoints;
+any other F (3, 5, 6...) is timed as with --fps F x the input rate: each new frame is the
+nearest point of the midpoint tree, --levels deep, and a line says how far off that is.
 
 --fps RATE: output at any rate (24, 59.94, 60000/1001...): output frame k is shown at
 start + k / RATE and is the nearest point of the midpoint tree built between the two input
 frames around that time, interpolated --levels deep (default 3). The timing error is at most
 1 / 2**(levels + 1) of the input frame interval (1/16 by default: 2.6 ms at 24 fps); times
-that are exact midpoints (as with --factor on a constant-rate input) are exact.
+that are exact midpoints (as with a power-of-two --factor on a constant-rate input) are exact.
 
 --slowmo: keep the input frame rate, so the clip plays F times slower (audio is dropped).
 
@@ -80,6 +84,59 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _factor(text: str) -> int:
+    """The argparse type of ``--factor``: a whole number >= 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {value}")
+    return value
+
+
+def factor_timing_note(factor: int, levels: int, input_rate: Fraction | None = None) -> str:
+    """The line shown for a ``--factor`` that is not a power of two: how exact its timing is.
+
+    ``input_rate`` (frames per second, None when unknown or for image sequences) adds the
+    error in milliseconds.
+    """
+    from sepconv.video import factor_timing_error
+
+    steps = 2**levels
+    error = factor_timing_error(factor, levels)
+    text = (
+        f"sepconv: --factor {factor} is not a power of two: each new frame is shown at the "
+        f"nearest 1/{steps} of its input frame interval (--levels {levels}); largest timing "
+        f"error {error} of an interval"
+    )
+    if input_rate is not None and input_rate > 0:
+        text += f" ({float(error / input_rate) * 1000:.2f} ms at {float(input_rate):.6g} fps)"
+    if steps < factor:
+        needed = (factor - 1).bit_length()
+        pictures = "picture" if steps == 2 else "pictures"
+        text += f"; only {steps - 1} new {pictures} per interval, so some repeat"
+        if needed <= MAX_LEVELS:
+            text += f" (--levels {needed} avoids that)"
+    return text
+
+
+def _add_levels(parser: argparse.ArgumentParser, *, fps: bool) -> None:
+    """Add ``--levels`` (``fps``: the parser also has ``--fps``, which uses it too)."""
+    used = "a --factor that is not a power of two"
+    if fps:
+        used = f"--fps or {used}"
+    parser.add_argument(
+        "--levels",
+        type=int,
+        choices=range(1, MAX_LEVELS + 1),
+        default=3,
+        metavar="L",
+        help=f"with {used}: midpoint-tree depth (1-{MAX_LEVELS}); timing error <= 1/2**(L+1) of an "
+        "input frame interval (default: 3)",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scene-threshold",
@@ -111,8 +168,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def add_video_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``video`` and ``frames`` commands to the CLI's sub-parsers."""
-    from sepconv.cli import add_model_options
-
     video = commands.add_parser(
         "video",
         help="convert a video's frame rate (2x, 4x, 8x, any fps, slow motion)",
@@ -125,11 +180,12 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
     )
     video.add_argument(
         "--factor",
-        type=int,
-        choices=FACTORS,
+        type=_factor,
         default=None,
-        help="frame-rate multiplier: N input frames -> N x F output frames, the last one "
-        "held (default: 2)",
+        metavar="F",
+        help="frame-rate multiplier, a whole number >= 2: N input frames -> N x F output "
+        "frames, the last one held; powers of two are exact, other factors are timed like "
+        "--fps (see --levels) (default: 2)",
     )
     video.add_argument(
         "--fps",
@@ -137,15 +193,7 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         metavar="RATE",
         help="output frame rate instead of --factor (60, 59.94, 60000/1001)",
     )
-    video.add_argument(
-        "--levels",
-        type=int,
-        choices=range(1, 7),
-        default=3,
-        metavar="L",
-        help="with --fps: midpoint-tree depth (1-6); timing error <= 1/2**(L+1) of an input "
-        "frame interval (default: 3)",
-    )
+    _add_levels(video, fps=True)
     video.add_argument(
         "--slowmo",
         action="store_true",
@@ -193,14 +241,20 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         help="interpolate a folder of PNG frames",
         description="Interpolate an image sequence: the .png files of INPUT, sorted by name, "
         "give (N - 1) x F + 1 frames written to OUTPUT as 000000.png, 000001.png, ... "
-        "(the input frames are outputs 0, F, 2F, ...). Scene cuts and duplicates are handled "
-        "as by `sepconv video`.",
+        "(the input frames are outputs 0, F, 2F, ...; input frame i is at time i, output "
+        "frame k at time k / F). Scene cuts and duplicates are handled as by `sepconv video`, "
+        "and so is a factor that is not a power of two (see --levels).",
     )
     frames.add_argument("input", type=Path, help="folder of .png frames")
     frames.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     frames.add_argument(
-        "--factor", type=int, choices=FACTORS, default=2, help="frame multiplier (default: 2)"
+        "--factor",
+        type=_factor,
+        default=2,
+        metavar="F",
+        help="frame multiplier, a whole number >= 2 (default: 2)",
     )
+    _add_levels(frames, fps=False)
     _add_common(frames)
     add_model_options(frames, precision="auto")
     frames.set_defaults(handler=cmd_frames)
@@ -234,14 +288,15 @@ def cmd_video(args: argparse.Namespace) -> int:
     """Handler of ``sepconv video``."""
     import av
 
-    from sepconv import cli
     from sepconv.imageio import check_output_path
     from sepconv.video import (
         EncoderSettings,
         VideoJob,
         check_codec_container,
         convert_video,
+        is_power_of_two,
         open_input,
+        stream_rate,
     )
 
     _check_thresholds(args)
@@ -253,10 +308,14 @@ def cmd_video(args: argparse.Namespace) -> int:
         raise SepconvError("--crf must be between 0 and 51")
     output = check_output_path(args.output, [args.input], overwrite=args.force)
     check_codec_container(output, args.codec)
-    open_input(args.input).close()  # bad input fails here, before the model loads
+    with open_input(args.input) as container:  # bad input fails here, before the model loads
+        input_rate = stream_rate(container.streams.video[0])
+    factor = args.factor or 2
+    if args.fps is None and not is_power_of_two(factor) and not args.quiet:
+        print(factor_timing_note(factor, args.levels, input_rate), file=sys.stderr)
 
     job = VideoJob(
-        factor=args.factor or 2,
+        factor=factor,
         fps=args.fps,
         slowmo=args.slowmo,
         levels=args.levels,
@@ -267,7 +326,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         copy_audio=not args.no_audio,
         encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
     )
-    interpolator = cli.build_interpolator(args)
+    interpolator = build_interpolator(args)
     start = time.perf_counter()
     try:
         summary = convert_video(
@@ -302,8 +361,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def cmd_frames(args: argparse.Namespace) -> int:
     """Handler of ``sepconv frames``."""
-    from sepconv import cli
-    from sepconv.video import convert_sequence, list_sequence
+    from sepconv.video import convert_sequence, is_power_of_two, list_sequence
 
     _check_thresholds(args)
     files = list_sequence(args.input)
@@ -320,13 +378,16 @@ def cmd_frames(args: argparse.Namespace) -> int:
         raise OutputError(f"{output} exists and is not empty (use --force to write into it)")
     if len(files) < 2:
         raise InputError(f"{args.input} has only one .png frame; need at least two")
-    interpolator = cli.build_interpolator(args)
+    if not is_power_of_two(args.factor) and not args.quiet:
+        print(factor_timing_note(args.factor, args.levels), file=sys.stderr)
+    interpolator = build_interpolator(args)
     start = time.perf_counter()
     count = convert_sequence(
         files,
         output,
         interpolator.interpolate_tensor,
         args.factor,
+        levels=args.levels,
         scene_threshold=args.scene_threshold,
         dup_threshold=args.dup_threshold,
         batch_pairs=args.batch,

@@ -7,8 +7,13 @@ tiling of frames too large to run at once. The CLI commands are thin layers on t
 Example::
 
     from sepconv import Interpolator
-    interpolator = Interpolator.from_weights("network-l1.pytorch")
+    interpolator = Interpolator.from_weights("network-l1.pytorch")  # CPU fast path by default
     middle = interpolator.interpolate(first, second)  # numpy HxWx3 uint8 in, same kind out
+    # the plain float32 reference path (what the CLI's --exact runs):
+    reference = Interpolator.from_weights("network-l1.pytorch", optimize=False)
+
+On CPUs the default (``optimize=True``, as the CLI) runs a fused inference copy of the network
+and the compiled local convolution; ``optimize=False`` keeps the plain PyTorch path.
 """
 
 from __future__ import annotations
@@ -337,12 +342,15 @@ class Interpolator:
             first frame of a size pays the compile, seconds to minutes); meant for CUDA and
             long videos. On the CPU it replaces ``optimize``'s inference copy of the network.
             Tiled passes stay eager.
-        optimize: CPU speed-ups (ignored on other devices): the network runs from an
-            inference copy of the model (see :func:`optimized_cpu_copy`: channels_last, conv +
-            ReLU fused in oneDNN, bfloat16 weights when precision is "bfloat16" instead of
-            autocast), and ``backend="auto"`` uses the compiled ``cpu`` local convolution
-            where it builds. In float32 results change only at float rounding. The copy is a
-            snapshot of the weights taken here.
+        optimize: CPU speed-ups, on by default as in the CLI (ignored on other devices): the
+            network runs from an inference copy of the model (see :func:`optimized_cpu_copy`:
+            channels_last, conv + ReLU fused in oneDNN, bfloat16 weights when precision is
+            "bfloat16" instead of autocast), and ``backend="auto"`` uses the compiled ``cpu``
+            local convolution where it builds. In float32 results change only at float
+            rounding. The copy is a snapshot of the weights taken here: build a new
+            Interpolator after changing them (or pass False). False runs the plain PyTorch
+            path, which reads the model's current weights (in float32: the reference path,
+            the CLI's ``--exact``).
     """
 
     def __init__(
@@ -357,7 +365,7 @@ class Interpolator:
         backend: Backend = "auto",
         ensemble: int = 1,
         compile: bool = False,  # noqa: A002 - the torch.compile option of the same name
-        optimize: bool = False,
+        optimize: bool = True,
     ) -> None:
         if ensemble not in ENSEMBLE_SIZES:
             raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {ensemble!r}")

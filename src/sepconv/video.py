@@ -11,8 +11,9 @@ The module has two layers:
   call on two already-known pictures, and a node shared by several outputs is computed once.
   An output time between two anchors is mapped to the *nearest* node at ``max_level`` (then
   reduced): with ``max_level = L`` the timing error is at most ``1 / 2**(L + 1)`` of the
-  anchors' interval, and it is zero when the time is dyadic (``--factor`` on a constant-rate
-  input).
+  anchors' interval, and it is zero when the time is dyadic (a power-of-two ``--factor`` on a
+  constant-rate input). Any other ``--factor`` N is scheduled like ``--fps`` (output times
+  ``k / (N x rate)``, rounded ``--levels`` deep; :func:`factor_timing_error`).
 * **IO**: a first pass decodes the video once to read timestamps and detect scene cuts and
   duplicate frames (keeping one previous frame); a second pass decodes again and renders the
   schedule segment by segment (a few anchors and the nodes of a few pairs held at a time),
@@ -707,11 +708,50 @@ class VideoJob:
     encoder: EncoderSettings = EncoderSettings()
 
 
+def is_power_of_two(number: int) -> bool:
+    """True for 1, 2, 4, 8, ..."""
+    return number >= 1 and number & (number - 1) == 0
+
+
+def factor_levels(factor: int, levels: int = 3) -> int:
+    """The midpoint-tree depth output times are rounded to for ``factor`` x the input rate.
+
+    A power of two gets ``log2(factor) + 2``: its times are exact midpoints, and the two spare
+    levels serve the times across duplicate runs. Any other factor gets ``levels``, as
+    ``--fps`` does (see :func:`factor_timing_error`).
+    """
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    if is_power_of_two(factor):
+        return int(math.log2(factor)) + 2  # exact for dyadic times; fine for dedup spans
+    if levels < 0:
+        raise ValueError(f"levels must be >= 0, got {levels}")
+    return levels
+
+
+def factor_timing_error(factor: int, levels: int) -> Fraction:
+    """The largest timing error of ``factor`` x the rate of a constant-rate input, when times
+    are rounded to the nearest ``1 / 2**levels`` of an interval, in input frame intervals.
+
+    The new frames sit at ``k / factor`` of each interval (k = 1 ... factor - 1); the answer is
+    the largest distance from one of those to the nearest multiple of ``1 / 2**levels``: 0 for
+    a power of two at :func:`factor_levels`' depth, at most ``1 / 2**(levels + 1)`` otherwise.
+    (Across duplicate runs or uneven timestamps the interval is the anchors' gap.)
+    """
+    if factor < 1 or levels < 0:
+        raise ValueError("factor must be >= 1 and levels >= 0")
+    steps = 2**levels
+    # k * steps mod factor takes every multiple of g = gcd(steps, factor) below factor; the
+    # error of k is the distance of that residue to 0 or factor, over factor * steps.
+    g = math.gcd(steps, factor)
+    return Fraction(g * (factor // (2 * g)), factor * steps)
+
+
 def job_levels(job: VideoJob) -> int:
     """The dyadic level output times are rounded to (more than log2(factor) when needed)."""
     if job.fps is not None:
         return job.levels
-    return int(math.log2(job.factor)) + 2  # exact for dyadic times; fine for dedup spans
+    return factor_levels(job.factor, job.levels)
 
 
 def plan_video(analysis: Analysis, input_rate: Fraction, job: VideoJob) -> tuple[list, Fraction]:
@@ -988,6 +1028,7 @@ def convert_sequence(
     interpolate: Callable[[Any, Any], Any],
     factor: int,
     *,
+    levels: int = 3,
     scene_threshold: float = 0.12,
     dup_threshold: float = 0.004,
     max_dup_run: int = 4,
@@ -997,7 +1038,9 @@ def convert_sequence(
 ) -> int:
     """Interpolate a PNG sequence by ``factor``: (N - 1) * factor + 1 numbered PNGs out.
 
-    Uses the same scheduler as videos (frame i at time i). Returns the number written.
+    Uses the same scheduler as videos (frame i at time i, output frame k at time
+    k / factor): a ``factor`` that is not a power of two shows the nearest point of the
+    midpoint tree ``levels`` deep (see :func:`factor_levels`). Returns the number written.
     """
     import torch
     from tqdm import tqdm
@@ -1021,7 +1064,7 @@ def convert_sequence(
     anchors = find_anchors(analysis.same_as_previous, analysis.cut_before, max_dup_run)
     rate = Fraction(factor)
     targets = output_times(Fraction(0), Fraction(len(files) - 1) + 1 / (2 * rate), rate)
-    plan = plan_frames(analysis.times, anchors, targets, int(math.log2(factor)) + 2)
+    plan = plan_frames(analysis.times, anchors, targets, factor_levels(factor, levels))
     output_dir.mkdir(parents=True, exist_ok=True)
     digits = max(6, len(str(len(plan))))
 

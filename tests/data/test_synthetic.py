@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_ROOT, needs_data
 from PIL import Image
 
 from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig, render_layer
 
-SHARED_PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
+DATA_PHOTOS = DATA_ROOT / "photos"
 
 SMALL = {"size": 32, "max_translation": 6.0, "min_translation": 0.25, "max_side": 256}
 
@@ -200,9 +201,9 @@ def test_loads_files_and_caps_long_side(tmp_path: Path) -> None:
     assert SyntheticMotion(paths, config).sample(2)["middle"].shape == (2, 3, 32, 32)
 
 
-@pytest.mark.skipif(not SHARED_PHOTOS.is_dir(), reason="shared/data/photos not present")
+@needs_data("photos")
 def test_real_photos() -> None:
-    paths = sorted(SHARED_PHOTOS.glob("*.jpg"))[:3]
+    paths = sorted(DATA_PHOTOS.glob("*.jpg"))[:3]
     sampler = SyntheticMotion(paths, SyntheticMotionConfig())
     assert max(sampler.sizes.max(dim=1).values.tolist()) <= 512
     out = sampler.sample(4, torch.Generator().manual_seed(0))

@@ -8,11 +8,12 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_ROOT, needs_data
 
 from sepconv.data.video_triplets import VideoTriplets, decode_video, valid_triplets
 from sepconv.errors import InputError
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
+DATA_VIDEOS = DATA_ROOT / "videos"
 
 WIDTH, HEIGHT = 96, 64
 CUT = 12  # first frame of scene B
@@ -130,8 +131,8 @@ def test_dataset(video: Path, tmp_path: Path) -> None:
         VideoTriplets(tmp_path / "missing")
 
 
-@pytest.mark.skipif(not (SHARED_VIDEOS / "realshort.mp4").is_file(), reason="no shared videos")
+@needs_data("videos", "realshort.mp4")
 def test_real_video() -> None:
-    dataset = VideoTriplets([SHARED_VIDEOS / "realshort.mp4"], crop_size=150)
+    dataset = VideoTriplets([DATA_VIDEOS / "realshort.mp4"], crop_size=150)
     assert len(dataset) > 40  # 36 frames, hand-held pan: nearly all gap-1 and gap-2 triplets
     assert dataset[0]["middle"].shape == (3, 150, 150)

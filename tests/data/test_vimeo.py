@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_ROOT, needs_data
 from PIL import Image
 
 from sepconv.data.triplets import folder_triplets
 from sepconv.data.vimeo import TripletDataset, VimeoTriplets
 from sepconv.errors import InputError
 
-SHARED_TRIPLETS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "triplets"
+DATA_TRIPLETS = DATA_ROOT / "triplets"
 
 
 def _image(seed: int, width: int = 40, height: int = 24) -> np.ndarray:
@@ -103,9 +104,9 @@ def test_triplet_dataset_over_folders(tmp_path: Path) -> None:
         TripletDataset(folder_triplets(odd))[0]
 
 
-@pytest.mark.skipif(not SHARED_TRIPLETS.is_dir(), reason="shared/data/triplets not present")
-def test_shared_triplets() -> None:
-    triplets = folder_triplets(SHARED_TRIPLETS)[:2]
+@needs_data("triplets")
+def test_data_triplets() -> None:
+    triplets = folder_triplets(DATA_TRIPLETS)[:2]
     dataset = TripletDataset(triplets, crop_size=128)
     item = dataset[0]
     assert item["middle"].shape == (3, 128, 128)

@@ -82,12 +82,13 @@ def test_config_files(tmp_path: Path) -> None:
 
 
 def test_configs_of_the_bundled_model_share_its_network() -> None:
-    """The stages that made the bundled file, and the runs that continue it (init_weights, device
-    windows), must declare its exact network, else the trainer refuses the weights."""
+    """The stages that made the bundled file, and the runs that continue it (init_weights,
+    time-boxed remote GPU runs), must declare its exact network, else the trainer refuses the
+    weights."""
     from sepconv.weights import get_spec
 
     bundled = get_spec("sepconv-l1")
-    names = ("cpu-l1", "cpu-l1-continue", "device-l1", "cpu-videos-finetune")
+    names = ("cpu-l1", "cpu-l1-continue", "remote-gpu-l1", "cpu-videos-finetune")
     for name in names:
         config = load_train_config(REPO / "configs" / f"{name}.toml")
         assert config.model_config() == bundled.config, name

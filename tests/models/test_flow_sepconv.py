@@ -46,12 +46,15 @@ def test_config_round_trips_with_its_architecture() -> None:
         FlowSepConvConfig(input_normalization=True)
 
 
-@pytest.mark.parametrize("optimize", [False, True])
-def test_a_new_network_is_the_dis_baseline(fixture_pair, optimize: bool) -> None:
+@pytest.mark.parametrize(
+    ("optimize", "interpolation"), [(False, "linear"), (True, "linear"), (True, "cubic")]
+)
+def test_a_new_network_is_the_dis_baseline(fixture_pair, optimize: bool, interpolation) -> None:
     """Step 0: kernels are centre taps, so the output is the mean of the two DIS warps."""
     first, _, last = fixture_pair
-    expected = make_flow_predictor()(first, last)
-    model = FlowSepConvNet(FlowSepConvConfig())  # the default config, as trained
+    config = FlowSepConvConfig(warp_interpolation=interpolation)  # default sizes, as trained
+    expected = make_flow_predictor(config.flow_settings())(first, last)
+    model = FlowSepConvNet(config)
     got = Interpolator(model, device="cpu", optimize=optimize).interpolate(first, last)
     difference = np.abs(got.astype(int) - expected)
     assert difference.max() <= 1  # rounding of float sums
@@ -143,7 +146,7 @@ def test_random_network_tiles_close_to_whole_frame(fixture_pair) -> None:
 def test_fast_cpu_path_matches_the_reference(fixture_pair, precision: str) -> None:
     first, _, last = fixture_pair
     model = make_flow_model(seed=3)
-    reference = Interpolator(model, device="cpu").interpolate(first, last)
+    reference = Interpolator(model, device="cpu", optimize=False).interpolate(first, last)
     fast = Interpolator(model, device="cpu", optimize=True, precision=precision)
     difference = np.abs(fast.interpolate(first, last).astype(int) - reference)
     assert difference.max() <= (1 if precision == "float32" else 12)

@@ -153,7 +153,7 @@ class Trainer:
 
         trainer = Trainer(config)
         trainer.resume("auto")       # continue from output_dir/last.pt if it exists
-        trainer.run(steps=5000)      # this window's share; saves and exports at the end
+        trainer.run(steps=5000)      # this run's share; saves and exports at the end
         trainer.close()
     """
 
@@ -347,7 +347,13 @@ class Trainer:
 
         model = self.export_model
         was_training = model.training
-        interpolator = Interpolator(model, device=self.device, backend=self.config.backend)  # type: ignore[arg-type]
+        # The float32 reference path with the run's backend (not the CPU fast path's copy).
+        interpolator = Interpolator(
+            model,
+            device=self.device,
+            backend=self.config.backend,  # type: ignore[arg-type]
+            optimize=False,
+        )
         try:
             result = evaluate(interpolator.interpolate, self.validation_triplets())
         finally:
@@ -431,9 +437,9 @@ class Trainer:
                 in [0, 1]) for steps ``self.step``, ``self.step + 1``, ...; default
                 :meth:`batches` (from ``config.data``). For an exact resume the source must
                 continue where the checkpoint stopped.
-            steps: at most this many steps in this call (a GPU window's share).
+            steps: at most this many steps in this call (one time-boxed run's share).
             max_seconds: stop after the first step that ends this many seconds after the call
-                began (then save and export as usual): fits a run into a fixed time window.
+                began (then save and export as usual): fits a run into a fixed time budget.
             export: write ``model.safetensors`` at the end.
 
         Returns:

@@ -9,8 +9,9 @@ so the relative weight of the two warps is the occlusion handling, and the kerne
 flow errors of up to K // 2 pixels and the warps' bilinear blur.
 
 At initialisation (:func:`initialize_as_flow_baseline`) every kernel is a centre tap, so the
-output is the mean of the two warps: exactly the DIS flow baseline
-(:func:`sepconv.baselines.make_flow_predictor`). Training only adds to it.
+output is the mean of the two warps: exactly the DIS flow baseline with the same settings
+(:func:`sepconv.baselines.make_flow_predictor` with ``config.flow_settings()``; the bundled
+model warps bicubically). Training only adds to it.
 
 The flow runs on the CPU (OpenCV) on the whole frame, once per frame pair, in :meth:`prepare`;
 the network and the synthesis run wherever the model is, in tiles if asked.
@@ -44,8 +45,8 @@ class FlowSepConvConfig:
         kernel_size: taps of each 1D kernel applied to the warps (odd; small, e.g. 5-15).
         widths: channels of the U-Net's levels, from full resolution down (each level halves
             the resolution; sizes must be multiples of ``2 ** (len(widths) - 1)``).
-        flow_preset, flow_finest_scale: the DIS optical flow it was trained with
-            (:class:`sepconv.flow.FlowSettings`).
+        flow_preset, flow_finest_scale, warp_interpolation: the DIS optical flow and the
+            warps it was trained with (:class:`sepconv.flow.FlowSettings`).
         flow_scale: the flow (pixels) is divided by this before the network sees it.
         kernel_normalization: divide by the kernels' summed weights (always on: the two
             warps' relative weight is then a blend).
@@ -58,6 +59,7 @@ class FlowSepConvConfig:
     widths: tuple[int, ...] = field(default=(16, 32, 64, 96, 128))
     flow_preset: str = "medium"
     flow_finest_scale: int = -1
+    warp_interpolation: str = "linear"
     flow_scale: float = 16.0
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -81,7 +83,11 @@ class FlowSepConvConfig:
         return 2 ** (len(self.widths) - 1)
 
     def flow_settings(self) -> FlowSettings:
-        return FlowSettings(preset=self.flow_preset, finest_scale=self.flow_finest_scale)
+        return FlowSettings(
+            preset=self.flow_preset,
+            finest_scale=self.flow_finest_scale,
+            interpolation=self.warp_interpolation,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -142,13 +148,14 @@ class FlowSepConvNet(KernelSynthesisModel):
             ``first``/``second``: the warps (B, C, H, W); ``frames``: both inputs' RGB
             (B, 6, H, W); ``flow``: F_m0 (B, 2, H, W) in pixels, on the inputs' device.
         """
-        dis = self.config.flow_settings().create()
+        settings = self.config.flow_settings()
+        dis = settings.create()
         first_cpu = first.detach().float().permute(0, 2, 3, 1).cpu().numpy()
         second_cpu = second.detach().float().permute(0, 2, 3, 1).cpu().numpy()
         warps_first, warps_second, flows = [], [], []
         for one, two in zip(first_cpu, second_cpu, strict=True):
             warped_one, warped_two, flow = halfway_warps(
-                np.ascontiguousarray(one), np.ascontiguousarray(two), dis
+                np.ascontiguousarray(one), np.ascontiguousarray(two), dis, settings.interpolation
             )
             warps_first.append(warped_one)
             warps_second.append(warped_two)
