@@ -7,6 +7,9 @@
 #   bash scripts/evaluate_model.sh src/sepconv/weights/files/sepconv-l1.safetensors runs/eval
 # Frame-gap-2 triplets: python ../shared/tools/make_triplets.py --out runs/triplets-step2
 #   --step 2 <the videos in $SEPCONV_DATA/videos> (needs ffmpeg); set STEP2 to elsewhere.
+# Every run scores the DIS flow baselines (bilinear and bicubic warps) in the same sepconv eval
+# call. HELD_OUT="clip names" (the clips a model was not trained on, as in its model card)
+# adds the triplets and frame-gap-2 triplets of those clips alone.
 set -euo pipefail
 WEIGHTS="${1:?usage: scripts/evaluate_model.sh WEIGHTS [OUT]}"
 OUT="${2:-runs/eval}"
@@ -22,14 +25,24 @@ run() {  # NAME DATASET DIR [OPTIONS...]: prints "NAME: mean ... (N s)"
   shift 3
   sepconv eval "$dataset" "$dir" --weights "$WEIGHTS" --json "$OUT/$name.json" "$@" \
     > "$OUT/$name.txt" 2> "$OUT/$name.log" || { tail -n 1 "$OUT/$name.log"; exit 1; }
-  echo "$name: $(grep '^mean' "$OUT/$name.txt") ($((SECONDS - start)) s)"
+  local summary
+  summary=$(grep '^mean PSNR:' "$OUT/$name.txt" || grep '^mean' "$OUT/$name.txt")
+  echo "$name: $summary ($((SECONDS - start)) s)"
 }
 
-run middlebury middlebury "$DATA/middlebury"
+BASELINES=(--method sepconv flow flow-cubic)
+run middlebury middlebury "$DATA/middlebury" "${BASELINES[@]}"
 run middlebury-paper-padding middlebury "$DATA/middlebury" --padding paper
-run triplets triplets "$DATA/triplets"
+run triplets triplets "$DATA/triplets" "${BASELINES[@]}"
 if [ -d "$STEP2" ]; then
-  run triplets-step2 triplets "$STEP2"
+  run triplets-step2 triplets "$STEP2" "${BASELINES[@]}"
+fi
+if [ -n "${HELD_OUT:-}" ]; then
+  read -r -a clips <<< "$HELD_OUT"
+  run held-out triplets "$DATA/triplets" "${BASELINES[@]}" --clips "${clips[@]}"
+  if [ -d "$STEP2" ]; then
+    run held-out-step2 triplets "$STEP2" "${BASELINES[@]}" --clips "${clips[@]}"
+  fi
 fi
 for n in 2 8; do
   run "middlebury-ensemble$n" middlebury "$DATA/middlebury" --ensemble "$n"

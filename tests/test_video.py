@@ -432,14 +432,19 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, weights: Path, capsys):
 # -- image sequences ------------------------------------------------------------------------
 
 
+def _png_folder(folder: Path, frames: list[np.ndarray]) -> tuple[Path, list[np.ndarray]]:
+    from PIL import Image
+
+    folder.mkdir()
+    for index, array in enumerate(frames):
+        Image.fromarray(array).save(folder / f"f{index:03d}.png")
+    return folder, frames
+
+
 def test_frames_command(tmp_path: Path, weights: Path, capsys):
     from PIL import Image
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    inputs = moving_frames(4)
-    for index, array in enumerate(inputs):
-        Image.fromarray(array).save(folder / f"f{index:03d}.png")
+    folder, inputs = _png_folder(tmp_path / "in", moving_frames(4))
     output = tmp_path / "out"
     assert run("frames", folder, "-o", output, "--factor", "4", "-q", "--weights", weights) == 0
     written = sorted(output.glob("*.png"))
@@ -460,11 +465,7 @@ def test_frames_factor_three(tmp_path: Path, weights: Path, capsys):
     """Frame i is at time i, output frame k at time k / 3: new frames at 3/8 and 5/8."""
     from PIL import Image
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    inputs = moving_frames(4)
-    for index, array in enumerate(inputs):
-        Image.fromarray(array).save(folder / f"f{index:03d}.png")
+    folder, inputs = _png_folder(tmp_path / "in", moving_frames(4))
     output = tmp_path / "out"
     assert run("frames", folder, "-o", output, "--factor", "3", "-q", "--weights", weights) == 0
     assert capsys.readouterr().err == ""

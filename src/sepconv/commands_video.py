@@ -74,25 +74,25 @@ def parse_rate(text: str) -> Fraction:
     return rate
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _whole_number_at_least(minimum: int):
+    """An argparse type: a whole number >= `minimum`, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {minimum}, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _factor(text: str) -> int:
-    """The argparse type of ``--factor``: a whole number >= 2."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {value}")
-    return value
+_positive_int = _whole_number_at_least(1)
+_factor = _whole_number_at_least(2)  # the type of --factor
 
 
 def factor_timing_note(factor: int, levels: int, input_rate: Fraction | None = None) -> str:

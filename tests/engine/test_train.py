@@ -539,3 +539,26 @@ def test_average_initialisation_starts_at_the_frame_average(tmp_path: Path) -> N
     assert (middle - (first + second) / 2)[inner].abs().max() < 0.02
     with pytest.raises(SepconvError, match="model_init"):
         tiny_config(tmp_path, model_init="zeros")
+
+
+def test_a_flow_guided_run_may_continue_weights_of_another_motion_prior(tmp_path: Path) -> None:
+    """init_weights across flow settings (same network shapes) is allowed; other config
+    differences are refused."""
+    pytest.importorskip("cv2")
+    from sepconv.models.checkpoint import save_safetensors
+    from sepconv.models.flow_sepconv import FlowSepConvConfig, FlowSepConvNet
+
+    source = FlowSepConvNet(FlowSepConvConfig(kernel_size=5, widths=(4, 8, 8)))
+    with torch.no_grad():
+        source.head[0].weight.normal_()
+    weights = tmp_path / "stage1.safetensors"
+    save_safetensors(weights, source, dtype=torch.float32)
+    finer = {**TINY_FLOW_MODEL, "flow_finest_scale": 0, "warp_interpolation": "cubic"}
+    trainer = Trainer(
+        tiny_config(tmp_path, model=finer, init_weights=str(weights)), log_stream=None
+    )
+    assert trainer.net.config.flow_finest_scale == 0
+    torch.testing.assert_close(trainer.net.head[0].weight, source.head[0].weight)
+    wider = {**TINY_FLOW_MODEL, "kernel_size": 7}
+    with pytest.raises(SepconvError, match="init_weights"):
+        Trainer(tiny_config(tmp_path, model=wider, init_weights=str(weights)), log_stream=None)

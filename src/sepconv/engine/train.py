@@ -30,6 +30,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -228,7 +229,12 @@ class Trainer:
         from sepconv.models.checkpoint import load_weights
 
         loaded = load_weights(path).model
-        if loaded.config != self.net.config:
+        compared = loaded.config
+        prior = getattr(self.net.config, "PRIOR_FIELDS", ())
+        if type(compared) is type(self.net.config) and prior:
+            # A flow-guided run may continue weights trained with another motion prior.
+            compared = replace(compared, **{name: getattr(self.net.config, name) for name in prior})
+        if compared != self.net.config:
             raise SepconvError(
                 f"init_weights {path} has model config {loaded.config.to_dict()}, but this run's "
                 f"is {self.net.config.to_dict()}"

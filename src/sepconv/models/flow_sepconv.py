@@ -54,6 +54,13 @@ class FlowSepConvConfig:
     """
 
     ARCHITECTURE: ClassVar[str] = "flow-sepconv"
+    # Settings a run may change while continuing another's weights (init_weights): the motion
+    # prior's, which change the network's inputs but not its shapes.
+    PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
+        "flow_preset",
+        "flow_finest_scale",
+        "warp_interpolation",
+    )
 
     kernel_size: int = 11
     widths: tuple[int, ...] = field(default=(16, 32, 64, 96, 128))
