@@ -113,6 +113,7 @@ def environment(device: str) -> dict:
         from sepconv.inference import cpu_has_bfloat16
 
         name += f", {os.cpu_count()} logical CPUs, native bf16: {cpu_has_bfloat16()}"
+        name += f", features: {', '.join(cpu_features()) or 'unknown'}"
     try:
         import triton
 
@@ -130,3 +131,28 @@ def environment(device: str) -> dict:
         "threads": torch.get_num_threads(),
         "load_average": round(os.getloadavg()[0], 2),
     }
+
+
+# /proc/cpuinfo flags that decide the CPU paths' speed, and the names printed for them.
+_CPU_FEATURES = (
+    ("avx2", "AVX2"),
+    ("avx512f", "AVX-512"),
+    ("avx512_bf16", "AVX512-BF16"),
+    ("amx_bf16", "AMX-BF16"),
+)
+
+
+def cpu_features() -> list[str]:
+    """Which of AVX2, AVX-512, AVX512-BF16 and AMX-BF16 this CPU reports (Linux), and
+    ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA when set (they cap what torch uses)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            line = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return []
+    flags = set(line.split(":", 1)[-1].split())
+    found = [name for flag, name in _CPU_FEATURES if flag in flags]
+    for variable in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        if os.environ.get(variable):
+            found.append(f"{variable}={os.environ[variable]}")
+    return found
