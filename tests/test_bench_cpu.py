@@ -1,5 +1,5 @@
 """benchmarks/bench_cpu.py: it imports and its options parse (the measurements are 720p, too
-slow for the suite; README's Speed section has their output)."""
+slow for the suite; docs/benchmarks.md has their output)."""
 
 from __future__ import annotations
 

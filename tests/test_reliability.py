@@ -479,7 +479,7 @@ def test_tiled_300x200_matches_whole_frame():
     whole = Interpolator(model, device="cpu").interpolate(first, second)
     tiled = Interpolator(model, device="cpu", tile_size=128).interpolate(first, second)
     # Measured 0.009 gray levels for this tiny random model (not 1e-3: 128-pixel windows
-    # see less context); the full model: README "Tiling" table (0.0013).
+    # see less context); the full model: docs/inference.md "Tiling" table (0.0013).
     assert np.abs(tiled - whole).max() * 255 < 0.05
 
 

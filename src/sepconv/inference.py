@@ -327,7 +327,7 @@ class Interpolator:
         padding: "improved" (pad right/bottom to a multiple of 128; the authors' default) or
             "paper" (also 25 pixels left/top, as in the paper's evaluation).
         tile_size: run frames larger than this (in either dimension) as overlapping windows of
-            this size; None runs whole frames. The README's Tiling section gives the difference
+            this size; None runs whole frames. docs/inference.md (Tiling) gives the difference
             this makes (measured by ``benchmarks/tiling.py``). With None, a whole-frame pass
             that runs out of GPU memory is retried in 512-, then 256-pixel tiles (with an
             :class:`OutOfMemoryFallbackWarning`, once), and later frames keep that tile size.

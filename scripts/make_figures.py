@@ -1,0 +1,142 @@
+"""Render the README's comparison figure: crops of hard Middlebury motion, method by method.
+
+For each sequence (default Beanbags, MiniCooper and Urban2: large motion), one row of crops side
+by side: the two inputs overlaid, frame averaging, DIS optical flow, ffmpeg ``minterpolate``
+(mci/aobmc, when ffmpeg is on PATH), every bundled model, and the ground truth; each labelled
+with its PSNR on the whole frame (``sepconv.metrics.psnr``, as ``sepconv eval``). Written to
+``docs/images/comparison.png`` (PIL only).
+
+    python scripts/make_figures.py                    # data from $SEPCONV_DATA/middlebury
+    python scripts/make_figures.py --sequences Walking Grove3 --crop 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sepconv.baselines import average_predictor, make_flow_predictor
+from sepconv.data.files import data_root
+from sepconv.imageio import atomic_write
+from sepconv.metrics import psnr
+
+REPO = Path(__file__).resolve().parents[1]
+Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LABEL_HEIGHT = 16
+
+
+def minterpolate(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """ffmpeg's motion-compensated interpolation (mci, aobmc, bidirectional) of the middle."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for index, frame in enumerate((first, last, last), start=1):
+            Image.fromarray(frame).save(folder / f"in{index}.png")
+        command = [
+            "ffmpeg", "-v", "error", "-framerate", "1", "-i", str(folder / "in%d.png"),
+            "-vf", "minterpolate=fps=2:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
+            "-pix_fmt", "rgb24", str(folder / "out%d.png"),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True)
+        return np.asarray(Image.open(folder / "out2.png").convert("RGB"))
+
+
+def methods() -> list[tuple[str, Predictor]]:
+    """(label, predict) of every method shown, in column order."""
+    from sepconv.inference import Interpolator
+    from sepconv.weights import REGISTRY
+
+    chosen: list[tuple[str, Predictor]] = [
+        ("average", average_predictor),
+        ("DIS flow", make_flow_predictor()),
+    ]
+    if shutil.which("ffmpeg"):
+        chosen.append(("minterpolate", minterpolate))
+    else:
+        print("ffmpeg not on PATH: minterpolate left out", file=sys.stderr)
+    for spec in REGISTRY:
+        if spec.source == "bundled":
+            interpolator = Interpolator.from_weights(spec.name, device="cpu")
+            chosen.append((spec.name, interpolator.interpolate))
+    return chosen
+
+
+def _crop_box(first: np.ndarray, last: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the size x size window where the two frames differ most."""
+    difference = np.abs(first.astype(np.float32) - last.astype(np.float32)).mean(axis=2)
+    height, width = difference.shape
+    size = min(size, height, width)
+    integral = difference.cumsum(0).cumsum(1)
+    best, corner = -1.0, (0, 0)
+    for top in range(0, height - size + 1, 8):
+        for left in range(0, width - size + 1, 8):
+            bottom, right = top + size - 1, left + size - 1
+            total = integral[bottom, right]
+            total -= integral[top - 1, right] if top else 0.0
+            total -= integral[bottom, left - 1] if left else 0.0
+            total += integral[top - 1, left - 1] if top and left else 0.0
+            if total > best:
+                best, corner = float(total), (top, left)
+    return corner
+
+
+def _labelled(crop: np.ndarray, label: str) -> Image.Image:
+    tile = Image.new("RGB", (crop.shape[1], crop.shape[0] + LABEL_HEIGHT), "white")
+    tile.paste(Image.fromarray(crop), (0, LABEL_HEIGHT))
+    ImageDraw.Draw(tile).text((3, 2), label, fill="black")
+    return tile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--middlebury", type=Path, default=data_root() / "middlebury")
+    parser.add_argument("--sequences", nargs="+", default=["Beanbags", "MiniCooper", "Urban2"])
+    parser.add_argument("--crop", type=int, default=160, help="crop size in pixels")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "comparison.png")
+    args = parser.parse_args()
+    if not args.middlebury.is_dir():
+        sys.exit(f"{args.middlebury} not found: pass --middlebury DIR or set SEPCONV_DATA")
+    chosen = methods()
+    rows = []
+    for name in args.sequences:
+        folder = args.middlebury / name
+
+        def load(file: str, folder: Path = folder) -> np.ndarray:
+            return np.asarray(Image.open(folder / file).convert("RGB"))
+
+        first, truth, last = load("frame10.png"), load("frame10i11.png"), load("frame11.png")
+        top, left = _crop_box(first, last, args.crop)
+        window = (slice(top, top + args.crop), slice(left, left + args.crop))
+        overlay = ((first.astype(np.uint16) + last) // 2).astype(np.uint8)
+        tiles = [_labelled(overlay[window], f"{name}: inputs")]
+        for label, predict in chosen:
+            middle = predict(first, last)
+            tiles.append(_labelled(middle[window], f"{label} {psnr(middle, truth):.2f} dB"))
+            print(f"{name} {label}: {psnr(middle, truth):.2f} dB", file=sys.stderr)
+        tiles.append(_labelled(truth[window], "ground truth"))
+        rows.append(tiles)
+    width = sum(tile.width for tile in rows[0]) + 2 * (len(rows[0]) - 1)
+    height = sum(row[0].height for row in rows) + 2 * (len(rows) - 1)
+    figure = Image.new("RGB", (width, height), "white")
+    y = 0
+    for row in rows:
+        x = 0
+        for tile in row:
+            figure.paste(tile, (x, y))
+            x += tile.width + 2
+        y += row[0].height + 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(args.out) as temporary:
+        figure.save(temporary, format="PNG", optimize=True)
+    print(f"wrote {args.out} ({width}x{height})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
