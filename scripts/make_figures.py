@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sepconv.baselines import average_predictor, make_flow_predictor
+from sepconv.baselines import average_predictor, make_flow_predictor, minterpolate_predictor
 from sepconv.data.files import data_root
 from sepconv.imageio import atomic_write
 from sepconv.metrics import psnr
@@ -31,21 +29,6 @@ from sepconv.metrics import psnr
 REPO = Path(__file__).resolve().parents[1]
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 LABEL_HEIGHT = 16
-
-
-def minterpolate(first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """ffmpeg's motion-compensated interpolation (mci, aobmc, bidirectional) of the middle."""
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for index, frame in enumerate((first, last, last), start=1):
-            Image.fromarray(frame).save(folder / f"in{index}.png")
-        command = [
-            "ffmpeg", "-v", "error", "-framerate", "1", "-i", str(folder / "in%d.png"),
-            "-vf", "minterpolate=fps=2:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
-            "-pix_fmt", "rgb24", str(folder / "out%d.png"),
-        ]  # fmt: skip
-        subprocess.run(command, check=True, capture_output=True)
-        return np.asarray(Image.open(folder / "out2.png").convert("RGB"))
 
 
 def methods() -> list[tuple[str, Predictor]]:
@@ -58,7 +41,7 @@ def methods() -> list[tuple[str, Predictor]]:
         ("DIS flow", make_flow_predictor()),
     ]
     if shutil.which("ffmpeg"):
-        chosen.append(("minterpolate", minterpolate))
+        chosen.append(("minterpolate", minterpolate_predictor))
     else:
         print("ffmpeg not on PATH: minterpolate left out", file=sys.stderr)
     for spec in REGISTRY:

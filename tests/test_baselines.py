@@ -63,3 +63,18 @@ def test_venus_scores() -> None:
     assert average.ie == pytest.approx(14.23, abs=0.005)
     pytest.importorskip("cv2")
     assert evaluate(make_flow_predictor(), venus).psnr > average.psnr + 8.0  # measured 34.55
+
+
+def test_minterpolate_moves_with_the_motion() -> None:
+    import shutil
+
+    from sepconv.baselines import minterpolate_predictor
+
+    if shutil.which("ffmpeg") is None:
+        with pytest.raises(SepconvError, match="ffmpeg"):
+            minterpolate_predictor(*_shifted_texture()[::2])
+        return
+    first, middle, last = _shifted_texture(shift=6)
+    estimate = minterpolate_predictor(first, last)
+    assert estimate.shape == middle.shape and estimate.dtype == np.uint8
+    assert psnr(middle, estimate) > psnr(middle, average_predictor(first, last)) + 3.0

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sepconv.errors import SepconvError
 from sepconv.flow import FlowSettings, halfway_warps
 
-__all__ = ["average_predictor", "make_flow_predictor"]
+__all__ = ["average_predictor", "make_flow_predictor", "minterpolate_predictor"]
 
 
 def average_predictor(first: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -64,3 +65,41 @@ def make_flow_predictor(
         return np.clip(np.round(middle), 0, 255).astype(np.uint8)
 
     return predict
+
+
+def minterpolate_predictor(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """FFmpeg's motion-compensated interpolation (``minterpolate``: mci, aobmc, bidirectional
+    motion estimation, variable-size blocks) of the middle frame, through the ``ffmpeg``
+    command (the last frame is repeated so the filter sees a full step after the middle).
+
+    Args:
+        first, last: uint8 (H, W, 3) RGB, 0..255.
+    Returns:
+        uint8 (H, W, 3) RGB.
+
+    Raises:
+        SepconvError: ffmpeg is not on PATH or fails.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    if shutil.which("ffmpeg") is None:
+        raise SepconvError("the minterpolate baseline needs ffmpeg on PATH")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for index, frame in enumerate((first, last, last), start=1):
+            Image.fromarray(frame).save(folder / f"in{index}.png")
+        command = [
+            "ffmpeg", "-v", "error", "-framerate", "1", "-i", str(folder / "in%d.png"),
+            "-vf", "minterpolate=fps=2:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
+            "-pix_fmt", "rgb24", str(folder / "out%d.png"),
+        ]  # fmt: skip
+        completed = subprocess.run(command, capture_output=True, text=True)
+        if completed.returncode != 0:
+            reason = (completed.stderr.strip().splitlines() or ["failed"])[-1]
+            raise SepconvError(f"ffmpeg minterpolate failed: {reason}")
+        return np.asarray(Image.open(folder / "out2.png").convert("RGB"))

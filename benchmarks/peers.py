@@ -1,0 +1,95 @@
+"""Peers side by side, in one run, with the same ``evaluate()`` as ``sepconv eval``.
+
+Scores on Middlebury or any folder of triplets: frame averaging, OpenCV DIS optical flow
+(bilinear and bicubic warps), FFmpeg ``minterpolate`` (when ffmpeg is on PATH) and every
+bundled sepconv model (as ``sepconv interpolate`` runs it: the CPU fast path, float32), and
+prints PSNR / SSIM / IE and seconds per frame in one table. A peer that cannot run here is
+skipped with one line. RIFE is not included: no pip-installable RIFE package with its weights
+inside was found for this machine.
+
+    python benchmarks/peers.py middlebury                        # $SEPCONV_DATA/middlebury
+    python benchmarks/peers.py triplets DIR --clips realshort    # a triplet folder
+    python benchmarks/peers.py middlebury DIR --json peers.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from _common import DATA, environment
+
+from sepconv.baselines import average_predictor, make_flow_predictor, minterpolate_predictor
+from sepconv.engine.evaluate import evaluate
+from sepconv.errors import SepconvError
+from sepconv.flow import FlowSettings
+
+
+def peers() -> list[tuple[str, object]]:
+    """(name, predict) of every peer that can run here, in table order."""
+    import shutil
+
+    from sepconv.inference import Interpolator
+    from sepconv.weights import REGISTRY
+
+    chosen: list[tuple[str, object]] = [
+        ("average of the two frames", average_predictor),
+        ("DIS flow, bilinear warps", make_flow_predictor()),
+        ("DIS flow, bicubic warps", make_flow_predictor(FlowSettings(interpolation="cubic"))),
+    ]
+    if shutil.which("ffmpeg"):
+        chosen.append(("ffmpeg minterpolate (mci, aobmc)", minterpolate_predictor))
+    else:
+        print("skipped: ffmpeg minterpolate (ffmpeg is not on PATH)", file=sys.stderr)
+    for spec in REGISTRY:
+        if spec.source != "bundled":
+            continue
+        try:
+            interpolator = Interpolator.from_weights(spec.name, device="cpu")
+        except SepconvError as error:
+            print(f"skipped: {spec.name} ({error})", file=sys.stderr)
+            continue
+        chosen.append((f"sepconv {spec.name}", interpolator.interpolate))
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", choices=("middlebury", "triplets"))
+    parser.add_argument("directory", type=Path, nargs="?", help="default: under $SEPCONV_DATA")
+    parser.add_argument("--clips", nargs="+", help="triplets: only those of these clips")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args()
+    from sepconv.data.triplets import clip_name, folder_triplets, middlebury_triplets
+
+    directory = args.directory or DATA / args.dataset
+    if not directory.is_dir():
+        sys.exit(f"{directory} not found: pass the folder or set SEPCONV_DATA")
+    if args.dataset == "middlebury":
+        items = middlebury_triplets(directory)
+    else:
+        items = folder_triplets(directory)
+    if args.clips:
+        items = [item for item in items if clip_name(item.name) in set(args.clips)]
+    header = environment("cpu")
+    print(f"# {header['date']}  {header['device_name']}")
+    print(f"# {args.dataset} {directory}: {len(items)} items; torch {header['torch']}")
+    print("| method | PSNR | SSIM | IE | s per frame |")
+    print("|---|---:|---:|---:|---:|")
+    results = {}
+    for name, predict in peers():
+        result = evaluate(predict, items)  # type: ignore[arg-type]
+        results[name] = result.to_dict()
+        print(
+            f"| {name} | {result.psnr:.2f} | {result.ssim:.4f} | {result.ie:.2f} "
+            f"| {result.seconds:.3f} |",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"environment": header, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
