@@ -25,7 +25,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-METHODS = ("sepconv", "average", "flow", "flow-cubic")
+METHODS = ("sepconv", "average", "flow", "flow-cubic", "prior")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=["sepconv"],
         help="sepconv (the model, default), and/or baselines scored in the same run: average "
         "of the frames, OpenCV DIS optical flow halfway with bilinear (flow) or bicubic "
-        "(flow-cubic) warps",
+        "(flow-cubic) warps, the motion prior of the --weights flow-guided model alone (prior)",
     )
     evaluate.add_argument(
         "--clips",
@@ -136,6 +136,8 @@ def _method_predictor(method: str, args: argparse.Namespace) -> tuple[Any, str, 
         from sepconv.baselines import average_predictor
 
         return average_predictor, "average of the two frames", None
+    if method == "prior":
+        return _prior_predictor(args)
     if method in ("flow", "flow-cubic"):
         from sepconv.baselines import make_flow_predictor
         from sepconv.flow import FlowSettings
@@ -149,6 +151,25 @@ def _method_predictor(method: str, args: argparse.Namespace) -> tuple[Any, str, 
         f"precision={interpolator.precision} ensemble={args.ensemble}"
     )
     return _sepconv_predictor(interpolator), described, interpolator
+
+
+def _prior_predictor(args: argparse.Namespace) -> tuple[Any, str, None]:
+    """``--method prior``: the motion prior of the ``--weights`` flow-guided model alone (what
+    that model outputs at step 0), i.e. its DIS flow settings and warps, averaged."""
+    from sepconv.baselines import make_flow_predictor
+    from sepconv.models.checkpoint import load_weights
+    from sepconv.weights import resolve_weights
+
+    path, _ = resolve_weights(args.weights)
+    config = load_weights(path).model.config
+    if not hasattr(config, "flow_settings"):
+        raise InputError(f"--method prior needs flow-guided weights; {path.name} is not")
+    settings = config.flow_settings()
+    described = (
+        f"the motion prior of {args.weights or 'the default model'} alone: DIS {settings.preset}"
+        f", finest scale {settings.finest_scale}, {settings.interpolation} warps halfway"
+    )
+    return make_flow_predictor(settings), described, None
 
 
 def _model_report(args: argparse.Namespace, interpolator: Any) -> dict[str, Any]:

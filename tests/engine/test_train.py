@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -92,6 +93,12 @@ def test_configs_of_the_bundled_model_share_its_network() -> None:
     for name in names:
         config = load_train_config(REPO / "configs" / f"{name}.toml")
         assert config.model_config() == bundled.config, name
+    # The flow-guided model: stage 2 has its exact network and prior; stage 1 the same network
+    # with the preset's own finest scale (a prior field, which init_weights may change).
+    flow = get_spec("sepconv-flow").config
+    assert load_train_config(REPO / "configs" / "cpu-flow-fine.toml").model_config() == flow
+    stage1 = load_train_config(REPO / "configs" / "cpu-flow.toml").model_config()
+    assert dataclasses.replace(stage1, flow_finest_scale=0) == flow
 
 
 def test_learning_rate_schedule() -> None:

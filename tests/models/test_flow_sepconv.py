@@ -214,3 +214,27 @@ def test_eval_command_scores_the_flow_family_beside_the_dis_baseline(
     assert set(scores) == {"sepconv", "flow"}
     assert scores["sepconv"] == pytest.approx(scores["flow"], abs=0.05)
     assert "flow" in capsys.readouterr().out
+
+
+def test_eval_prior_method_is_the_models_step_zero(tmp_path: Path, fixture_pair) -> None:
+    """`--method prior` scores the weights' own motion prior: a new network equals it."""
+    import json
+
+    from PIL import Image
+
+    from sepconv.cli import main
+
+    folder = tmp_path / "triplets" / "clip_1"
+    folder.mkdir(parents=True)
+    for name, frame in zip(("im1", "im2", "im3"), fixture_pair, strict=True):
+        Image.fromarray(frame).save(folder / f"{name}.png")
+    weights = tmp_path / "cubic.safetensors"
+    config = FlowSepConvConfig(**TINY_FLOW_CONFIG_KWARGS, warp_interpolation="cubic")
+    save_safetensors(weights, FlowSepConvNet(config))
+    report = tmp_path / "eval.json"
+    args = ["eval", "triplets", str(tmp_path / "triplets"), "--weights", str(weights)]
+    assert main([*args, "--method", "sepconv", "prior", "--json", str(report)]) == 0
+    methods = json.loads(report.read_text())["methods"]
+    prior, model = methods["prior"]["mean"]["psnr"], methods["sepconv"]["mean"]["psnr"]
+    assert model == pytest.approx(prior, abs=0.05)
+    assert "cubic warps" in methods["prior"]["description"]

@@ -36,7 +36,8 @@ def test_authors_name_resolves_from_the_weights_folder(tmp_path, monkeypatch):
     path, spec = registry.resolve_weights("authors-l1")
     assert path == tmp_path / "network-l1.pytorch" and spec.name == "authors-l1"
     listed = {row.spec.name: row.installed for row in registry.list_weights()}
-    assert listed == {"sepconv-l1": True, "authors-l1": True, "authors-lf": False}
+    expected = {"sepconv-flow": True, "sepconv-l1": True, "authors-l1": True, "authors-lf": False}
+    assert listed == expected
 
 
 def test_sha256_is_checked_before_use(tmp_path, monkeypatch):

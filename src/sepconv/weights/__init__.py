@@ -4,7 +4,8 @@ Two kinds of entries:
 
 * ``bundled``: trained by this project and shipped inside the package
   (``sepconv/weights/files/``, fp16 safetensors), each with a model card in ``docs/models/``.
-  ``sepconv-l1`` is the default model.
+  ``sepconv-flow`` (the flow-guided family) is the default model; ``sepconv-l1`` is the
+  paper's network.
 * ``authors``: the authors' released ``network-l1.pytorch`` / ``network-lf.pytorch``. They
   cannot be downloaded here; a user who has them puts them in the weights folder
   (``$SEPCONV_WEIGHTS_DIR``, default ``~/.cache/sepconv``) to use them by name, or passes
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sepconv.errors import WeightsError
+from sepconv.models.flow_sepconv import FlowSepConvConfig
 from sepconv.models.registry import ModelConfig
 from sepconv.models.sepconv_net import SepConvConfig
 
@@ -54,6 +56,21 @@ _AUTHORS = SepConvConfig(kernel_size=51, channel_order="bgr")
 
 REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
+        name="sepconv-flow",
+        filename="sepconv-flow.safetensors",
+        sha256="54be051c29ab5ad1f5595489215e8549ad159c67ef196a0f26bb8d39595984ad",
+        config=FlowSepConvConfig(
+            kernel_size=11,
+            widths=(16, 32, 64, 96, 128),
+            flow_preset="medium",
+            flow_finest_scale=0,
+            warp_interpolation="cubic",
+        ),
+        source="bundled",
+        description="flow-guided SepConv, trained by this project (docs/models/sepconv-flow.md)",
+        middlebury_psnr=35.6,
+    ),
+    WeightsSpec(
         name="sepconv-l1",
         filename="sepconv-l1.safetensors",
         sha256="e3d0b9776355e269d445b8f46707a5159b95210276e34cc8266b210688ab689c",
@@ -84,7 +101,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
 )
 
 # Name of the bundled model used when no --weights is given (None: commands ask for weights).
-DEFAULT_WEIGHTS: str | None = "sepconv-l1"
+DEFAULT_WEIGHTS: str | None = "sepconv-flow"
 
 
 def bundled_dir() -> Path:
