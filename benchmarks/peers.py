@@ -51,7 +51,7 @@ def peers() -> list[tuple[str, object]]:
         except SepconvError as error:
             print(f"skipped: {spec.name} ({error})", file=sys.stderr)
             continue
-        chosen.append((f"sepconv {spec.name}", interpolator.interpolate))
+        chosen.append((spec.name, interpolator.interpolate))
     return chosen
 
 

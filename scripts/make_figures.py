@@ -6,8 +6,13 @@ by side: the two inputs overlaid, frame averaging, DIS optical flow, ffmpeg ``mi
 with its PSNR on the whole frame (``sepconv.metrics.psnr``, as ``sepconv eval``). Written to
 ``docs/images/comparison.png`` (PIL only).
 
+With ``--peers FILE`` (the ``--json`` of ``benchmarks/peers.py``) it also plots every method's
+mean PSNR against its seconds per frame (log scale) to ``docs/images/psnr_vs_time.png``.
+
     python scripts/make_figures.py                    # data from $SEPCONV_DATA/middlebury
     python scripts/make_figures.py --sequences Walking Grove3 --crop 200
+    python benchmarks/peers.py middlebury --json runs/peers.json
+    python scripts/make_figures.py --peers runs/peers.json --skip-comparison
 """
 
 from __future__ import annotations
@@ -77,13 +82,73 @@ def _labelled(crop: np.ndarray, label: str) -> Image.Image:
     return tile
 
 
+def plot_psnr_against_time(peers: dict, out: Path) -> None:
+    """Scatter plot of mean PSNR (y) against seconds per frame (x, log scale), labelled."""
+    import math
+
+    points = [
+        (name, result["mean"]["seconds"], result["mean"]["psnr"])
+        for name, result in peers["results"].items()
+    ]
+    width, height, margin = 720, 420, 60
+    seconds = [max(point[1], 1e-4) for point in points]
+    low, high = math.log10(min(seconds)) - 0.2, math.log10(max(seconds)) + 0.2
+    bottom, top = (
+        math.floor(min(p[2] for p in points)) - 1,
+        math.ceil(max(p[2] for p in points)) + 1,
+    )
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+
+    def position(time: float, value: float) -> tuple[float, float]:
+        x = margin + (math.log10(max(time, 1e-4)) - low) / (high - low) * (width - 2 * margin)
+        y = height - margin - (value - bottom) / (top - bottom) * (height - 2 * margin)
+        return x, y
+
+    draw.rectangle([margin, margin, width - margin, height - margin], outline="black")
+    for value in range(bottom, top + 1):
+        _, y = position(1.0, value)
+        draw.line([margin - 4, y, margin, y], fill="black")
+        draw.text((margin - 28, y - 6), f"{value}", fill="black")
+    for exponent in range(math.ceil(low), math.floor(high) + 1):
+        x, _ = position(10.0**exponent, bottom)
+        draw.line([x, height - margin, x, height - margin + 4], fill="black")
+        draw.text((x - 12, height - margin + 8), f"{10.0**exponent:g} s", fill="black")
+    draw.text(
+        (margin, 20),
+        f"Middlebury mean PSNR (dB) against seconds per frame, {peers['environment']['date']}",
+        fill="black",
+    )
+    for name, time, value in points:
+        x, y = position(time, value)
+        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill="black")
+        label = f"{name} ({value:.2f})"
+        if x > width / 2:  # right half: label on the left of the point
+            draw.text((x - 7 - draw.textlength(label), y - 7), label, fill="black")
+        else:
+            draw.text((x + 7, y - 7), label, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out) as temporary:
+        image.save(temporary, format="PNG", optimize=True)
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--middlebury", type=Path, default=data_root() / "middlebury")
     parser.add_argument("--sequences", nargs="+", default=["Beanbags", "MiniCooper", "Urban2"])
     parser.add_argument("--crop", type=int, default=160, help="crop size in pixels")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "comparison.png")
+    parser.add_argument("--peers", type=Path, help="benchmarks/peers.py --json output to plot")
+    parser.add_argument("--skip-comparison", action="store_true", help="only the plot")
     args = parser.parse_args()
+    if args.peers is not None:
+        import json
+
+        peers = json.loads(args.peers.read_text())
+        plot_psnr_against_time(peers, args.out.parent / "psnr_vs_time.png")
+    if args.skip_comparison:
+        return
     if not args.middlebury.is_dir():
         sys.exit(f"{args.middlebury} not found: pass --middlebury DIR or set SEPCONV_DATA")
     chosen = methods()
