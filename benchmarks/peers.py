@@ -23,28 +23,19 @@ from pathlib import Path
 
 from _common import DATA, environment
 
-from sepconv.baselines import average_predictor, make_flow_predictor, minterpolate_predictor
+from sepconv.baselines import comparison_baselines
 from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
-from sepconv.flow import FlowSettings
 
 
 def peers() -> list[tuple[str, object]]:
     """(name, predict) of every peer that can run here, in table order."""
-    import shutil
-
     from sepconv.inference import Interpolator
     from sepconv.weights import REGISTRY
 
-    chosen: list[tuple[str, object]] = [
-        ("average of the two frames", average_predictor),
-        ("DIS flow, bilinear warps", make_flow_predictor()),
-        ("DIS flow, bicubic warps", make_flow_predictor(FlowSettings(interpolation="cubic"))),
-    ]
-    if shutil.which("ffmpeg"):
-        chosen.append(("ffmpeg minterpolate (mci, aobmc)", minterpolate_predictor))
-    else:
-        print("skipped: ffmpeg minterpolate (ffmpeg is not on PATH)", file=sys.stderr)
+    chosen, missing = comparison_baselines()
+    for reason in missing:
+        print(f"skipped: {reason}", file=sys.stderr)
     for spec in REGISTRY:
         if spec.source != "bundled":
             continue
@@ -54,7 +45,7 @@ def peers() -> list[tuple[str, object]]:
             print(f"skipped: {spec.name} ({error})", file=sys.stderr)
             continue
         chosen.append((spec.name, interpolator.interpolate))
-    return chosen
+    return chosen  # type: ignore[return-value]
 
 
 def main() -> None:
@@ -64,7 +55,7 @@ def main() -> None:
     parser.add_argument("--clips", nargs="+", help="triplets: only those of these clips")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
-    from sepconv.data.triplets import clip_name, folder_triplets, middlebury_triplets
+    from sepconv.data.triplets import folder_triplets, middlebury_triplets, of_clips
 
     directory = args.directory or DATA / args.dataset
     if not directory.is_dir():
@@ -74,7 +65,7 @@ def main() -> None:
     else:
         items = folder_triplets(directory)
     if args.clips:
-        items = [item for item in items if clip_name(item.name) in set(args.clips)]
+        items = of_clips(items, args.clips)
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# {args.dataset} {directory}: {len(items)} items; torch {header['torch']}")

@@ -18,7 +18,6 @@ mean PSNR against its seconds per frame (log scale) to ``docs/images/psnr_vs_tim
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,14 +25,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sepconv.baselines import average_predictor, make_flow_predictor, minterpolate_predictor
+from sepconv.baselines import comparison_baselines
 from sepconv.data.files import data_root
 from sepconv.imageio import atomic_write
 from sepconv.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[1]
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
-LABEL_HEIGHT = 16
+LABEL_HEIGHT = 28  # two lines: the method, its PSNR
 
 
 def methods() -> list[tuple[str, Predictor]]:
@@ -41,14 +40,9 @@ def methods() -> list[tuple[str, Predictor]]:
     from sepconv.inference import Interpolator
     from sepconv.weights import REGISTRY
 
-    chosen: list[tuple[str, Predictor]] = [
-        ("average", average_predictor),
-        ("DIS flow", make_flow_predictor()),
-    ]
-    if shutil.which("ffmpeg"):
-        chosen.append(("minterpolate", minterpolate_predictor))
-    else:
-        print("ffmpeg not on PATH: minterpolate left out", file=sys.stderr)
+    chosen, missing = comparison_baselines(cubic=False)
+    for reason in missing:
+        print(f"left out: {reason}", file=sys.stderr)
     for spec in REGISTRY:
         if spec.source == "bundled":
             interpolator = Interpolator.from_weights(spec.name, device="cpu")
@@ -78,7 +72,7 @@ def _crop_box(first: np.ndarray, last: np.ndarray, size: int) -> tuple[int, int]
 def _labelled(crop: np.ndarray, label: str) -> Image.Image:
     tile = Image.new("RGB", (crop.shape[1], crop.shape[0] + LABEL_HEIGHT), "white")
     tile.paste(Image.fromarray(crop), (0, LABEL_HEIGHT))
-    ImageDraw.Draw(tile).text((3, 2), label, fill="black")
+    ImageDraw.Draw(tile).multiline_text((3, 1), label, fill="black", spacing=2)
     return tile
 
 
@@ -163,12 +157,12 @@ def main() -> None:
         top, left = _crop_box(first, last, args.crop)
         window = (slice(top, top + args.crop), slice(left, left + args.crop))
         overlay = ((first.astype(np.uint16) + last) // 2).astype(np.uint8)
-        tiles = [_labelled(overlay[window], f"{name}: inputs")]
+        tiles = [_labelled(overlay[window], f"{name}\ninputs overlaid")]
         for label, predict in chosen:
             middle = predict(first, last)
-            tiles.append(_labelled(middle[window], f"{label} {psnr(middle, truth):.2f} dB"))
+            tiles.append(_labelled(middle[window], f"{label}\n{psnr(middle, truth):.2f} dB"))
             print(f"{name} {label}: {psnr(middle, truth):.2f} dB", file=sys.stderr)
-        tiles.append(_labelled(truth[window], "ground truth"))
+        tiles.append(_labelled(truth[window], "ground truth\n"))
         rows.append(tiles)
     width = sum(tile.width for tile in rows[0]) + 2 * (len(rows[0]) - 1)
     height = sum(row[0].height for row in rows) + 2 * (len(rows) - 1)

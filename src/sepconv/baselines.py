@@ -15,7 +15,12 @@ import numpy as np
 from sepconv.errors import SepconvError
 from sepconv.flow import FlowSettings, halfway_warps
 
-__all__ = ["average_predictor", "make_flow_predictor", "minterpolate_predictor"]
+__all__ = [
+    "average_predictor",
+    "comparison_baselines",
+    "make_flow_predictor",
+    "minterpolate_predictor",
+]
 
 
 def average_predictor(first: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -103,3 +108,32 @@ def minterpolate_predictor(first: np.ndarray, last: np.ndarray) -> np.ndarray:
             reason = (completed.stderr.strip().splitlines() or ["failed"])[-1]
             raise SepconvError(f"ffmpeg minterpolate failed: {reason}")
         return np.asarray(Image.open(folder / "out2.png").convert("RGB"))
+
+
+def comparison_baselines(
+    *, cubic: bool = True
+) -> tuple[list[tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]], list[str]]:
+    """The non-learned methods that comparisons show, in table order, and why any is missing.
+
+    Frame averaging, DIS flow with bilinear warps (and bicubic ones with `cubic`), and FFmpeg
+    ``minterpolate`` when ``ffmpeg`` is on PATH.
+
+    Returns:
+        ``[(name, predict), ...]`` and one line per method left out.
+    """
+    import shutil
+
+    methods: list[tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = [
+        ("average of the two frames", average_predictor),
+        ("DIS flow, bilinear warps", make_flow_predictor()),
+    ]
+    if cubic:
+        methods.append(
+            ("DIS flow, bicubic warps", make_flow_predictor(FlowSettings(interpolation="cubic")))
+        )
+    missing = []
+    if shutil.which("ffmpeg"):
+        methods.append(("ffmpeg minterpolate (mci, aobmc)", minterpolate_predictor))
+    else:
+        missing.append("ffmpeg minterpolate (ffmpeg is not on PATH)")
+    return methods, missing

@@ -190,7 +190,7 @@ def _model_report(args: argparse.Namespace, interpolator: Any) -> dict[str, Any]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from sepconv.data.triplets import clip_name, folder_triplets, middlebury_triplets
+    from sepconv.data.triplets import folder_triplets, middlebury_triplets, of_clips
     from sepconv.engine.evaluate import evaluate
 
     if args.dataset == "middlebury":
@@ -198,7 +198,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         items = folder_triplets(args.directory, split=args.split)
     if args.clips:
-        items = [item for item in items if clip_name(item.name) in set(args.clips)]
+        items = of_clips(items, args.clips)
         if not items:
             raise InputError(f"no triplets of clips {', '.join(args.clips)} in {args.directory}")
     if args.limit is not None:

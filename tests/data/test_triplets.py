@@ -125,3 +125,15 @@ def test_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no triplets") as excinfo:
         folder_triplets(tmp_path)
     _assert_one_line_user_error(excinfo)
+
+
+def test_clip_names_and_the_triplets_of_clips(tmp_path) -> None:
+    from sepconv.data.triplets import Triplet, clip_name, of_clips
+
+    assert clip_name("realshort_11") == "realshort"
+    assert clip_name("VID_20191220_170832_4") == "VID_20191220_170832"
+    assert clip_name("sub/balle1-vp9_12") == "balle1-vp9"
+    assert clip_name("nofram") == "nofram"
+    items = [Triplet(name, tmp_path, tmp_path, tmp_path) for name in ("a_1", "b_2", "a_3")]
+    assert [t.name for t in of_clips(items, ["a"])] == ["a_1", "a_3"]
+    assert of_clips(items, ["c"]) == []

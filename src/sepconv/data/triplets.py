@@ -15,6 +15,7 @@ triplet raise :class:`sepconv.errors.InputError` with a one-line message.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -166,3 +167,9 @@ def clip_name(triplet_name: str) -> str:
     stem = triplet_name.rsplit("/", 1)[-1]
     head, _, tail = stem.rpartition("_")
     return head if head and tail.isdigit() else stem
+
+
+def of_clips(triplets: list[Triplet], clips: Iterable[str]) -> list[Triplet]:
+    """The triplets cut from the named clips (see :func:`clip_name`), in their order."""
+    wanted = set(clips)
+    return [triplet for triplet in triplets if clip_name(triplet.name) in wanted]

@@ -622,12 +622,12 @@ def _load_validation(spec: Any) -> list[Any]:
 def _clip_triplets(spec: dict[str, Any]) -> list[Any]:
     """``{path = FOLDER, clips = [NAME, ...]}``: the triplets of a folder cut from the named
     clips (triplet folders are named ``<clip>_<frame>``, as in ``shared/data/triplets``)."""
-    from sepconv.data.triplets import clip_name, folder_triplets
+    from sepconv.data.triplets import folder_triplets, of_clips
 
     if not isinstance(spec.get("path"), str) or not isinstance(spec.get("clips"), list):
         raise SepconvError("a validation table needs path (a folder) and clips (a list of names)")
-    clips = {str(name) for name in spec["clips"]}
-    items = [item for item in folder_triplets(Path(spec["path"])) if clip_name(item.name) in clips]
+    clips = [str(name) for name in spec["clips"]]
+    items = of_clips(folder_triplets(Path(spec["path"])), clips)
     if not items:
-        raise SepconvError(f"no triplets of clips {sorted(clips)} in {spec['path']}")
+        raise SepconvError(f"no triplets of clips {clips} in {spec['path']}")
     return items
