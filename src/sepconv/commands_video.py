@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import shutil
 import sys
 import time
 from fractions import Fraction
@@ -93,6 +95,18 @@ def _whole_number_at_least(minimum: int):
 
 _positive_int = _whole_number_at_least(1)
 _factor = _whole_number_at_least(2)  # the type of --factor
+DEFAULT_ADAPT_SECONDS = 60.0
+ADAPT_READ_SECONDS = 15.0  # reading the input's frames for --adapt stops after this
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def factor_timing_note(factor: int, levels: int, input_rate: Fraction | None = None) -> str:
@@ -164,6 +178,41 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    adapting = parser.add_argument_group(
+        "adaptation to the input",
+        "--adapt fine-tunes a copy of the model on triplets of neighbouring frames of the input "
+        "itself before interpolating it. A few of them are held out, and the adapted weights "
+        "are used only if they interpolate those better than the given weights; one line says "
+        "which way it went. The weights file is never changed.",
+    )
+    adapting.add_argument(
+        "--adapt",
+        type=_positive_seconds,
+        nargs="?",
+        const=DEFAULT_ADAPT_SECONDS,
+        default=None,
+        metavar="SECONDS",
+        help=f"adapt for about SECONDS (default: {DEFAULT_ADAPT_SECONDS:g}) before interpolating",
+    )
+    adapting.add_argument(
+        "--adapt-steps",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="at most N adaptation steps (the budget alone makes the step count depend on the "
+        "machine; N and --adapt-seed reproduce an adaptation exactly)",
+    )
+    adapting.add_argument(
+        "--adapt-seed", type=int, default=0, metavar="S", help="adaptation seed (default: 0)"
+    )
+    adapting.add_argument(
+        "--save-adapted",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the weights used after adaptation to PATH (safetensors; metadata "
+        "names the input's sha256 and the budget); reuse them with --weights PATH",
+    )
 
 
 def add_video_commands(commands: argparse._SubParsersAction) -> None:
@@ -268,6 +317,7 @@ def _model_key(args: argparse.Namespace) -> dict[str, Any]:
         "padding": args.padding,
         "tile": args.tile,
         "ensemble": args.ensemble,
+        "adapt": [args.adapt, args.adapt_steps, args.adapt_seed],
     }
     if args.weights is not None:
         path = Path(args.weights)
@@ -282,6 +332,64 @@ def _check_thresholds(args: argparse.Namespace) -> None:
         raise SepconvError("--scene-threshold must be between 0 and 1")
     if args.dup_threshold > 1.0:
         raise SepconvError("--dup-threshold must be at most 1")
+    if args.adapt is None and (args.save_adapted is not None or args.adapt_steps is not None):
+        raise SepconvError("--save-adapted and --adapt-steps need --adapt")
+
+
+def _check_save_adapted(args: argparse.Namespace) -> None:
+    """Refuse a --save-adapted path that is an input, the weights in use, or exists."""
+    if args.save_adapted is None:
+        return
+    from sepconv.imageio import check_output_path
+    from sepconv.weights import resolve_weights
+
+    try:
+        weights_path, _ = resolve_weights(args.weights)
+        protected = [args.input, weights_path]
+    except SepconvError:
+        protected = [args.input]  # the model's own error comes when it loads
+    args.save_adapted = check_output_path(args.save_adapted, protected, overwrite=args.force)
+
+
+def adapt_work_folder(output: Path) -> Path:
+    """The hidden folder next to ``output`` where --adapt keeps its checkpoint."""
+    return output.parent / f".{output.name}.sepconv-adapt"
+
+
+def _adapt(args: argparse.Namespace, interpolator: Any, clip: Any, work: Path | None) -> Any:
+    """Run --adapt on ``clip``; print its line; write --save-adapted; the interpolator to use."""
+    from sepconv.engine.adapt import AdaptSettings, adapt, save_adapted
+
+    settings = AdaptSettings(seconds=args.adapt, steps=args.adapt_steps, seed=args.adapt_seed)
+    try:
+        result = adapt(
+            interpolator, clip, settings, work_dir=work, resume=args.resume, quiet=args.quiet
+        )
+    except KeyboardInterrupt:
+        raise WorkInterruptedError("interrupted during adaptation; nothing written") from None
+    if not args.quiet:
+        print(f"sepconv: {result.summary}", file=sys.stderr)
+    if args.save_adapted is not None:
+        save_adapted(
+            args.save_adapted,
+            result,
+            clip_sha256=_input_sha256(args.input),
+            base_weights=str(interpolator.weights_path or args.weights or ""),
+        )
+    return result.interpolator
+
+
+def _input_sha256(path: Path) -> str:
+    """sha256 of a video file; of an image sequence, sha256 of its frames' digests in order."""
+    from sepconv.models.checkpoint import sha256_of
+    from sepconv.video import list_sequence
+
+    if path.is_file():
+        return sha256_of(path)
+    digest = hashlib.sha256()
+    for frame in list_sequence(path):
+        digest.update(bytes.fromhex(sha256_of(frame)))
+    return digest.hexdigest()
 
 
 def cmd_video(args: argparse.Namespace) -> int:
@@ -326,8 +434,18 @@ def cmd_video(args: argparse.Namespace) -> int:
         copy_audio=not args.no_audio,
         encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset),
     )
+    _check_save_adapted(args)
     interpolator = build_interpolator(args)
     start = time.perf_counter()
+    work = adapt_work_folder(output)
+    if args.adapt is not None:
+        from sepconv.video import video_windows
+
+        try:
+            clip = video_windows(args.input, max_seconds=ADAPT_READ_SECONDS)
+        except KeyboardInterrupt:
+            raise WorkInterruptedError("interrupted; nothing written") from None
+        interpolator = _adapt(args, interpolator, clip, work)
     try:
         summary = convert_video(
             args.input,
@@ -346,6 +464,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         ) from None
     except av.error.FFmpegError as error:
         raise OutputError(f"cannot encode {args.output}: {error}") from None
+    shutil.rmtree(work, ignore_errors=True)
     if not args.quiet:
         elapsed = time.perf_counter() - start
         rate = summary["rate"]
@@ -380,8 +499,18 @@ def cmd_frames(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input} has only one .png frame; need at least two")
     if not is_power_of_two(args.factor) and not args.quiet:
         print(factor_timing_note(args.factor, args.levels), file=sys.stderr)
+    args.resume = False  # frames has no --resume: an adaptation starts afresh
+    _check_save_adapted(args)
     interpolator = build_interpolator(args)
     start = time.perf_counter()
+    if args.adapt is not None:
+        from sepconv.video import sequence_windows
+
+        try:
+            clip = sequence_windows(files, max_seconds=ADAPT_READ_SECONDS)
+        except KeyboardInterrupt:
+            raise WorkInterruptedError("interrupted; nothing written") from None
+        interpolator = _adapt(args, interpolator, clip, None)
     count = convert_sequence(
         files,
         output,

@@ -375,6 +375,17 @@ class Interpolator:
             raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
         if tile_size is not None and tile_size < MIN_TILE_SIZE:
             raise ValueError(f"tile_size must be at least {MIN_TILE_SIZE}, got {tile_size}")
+        self._options: dict[str, Any] = {
+            "device": device,
+            "precision": precision,
+            "padding": padding,
+            "tile_size": tile_size,
+            "tile_margin": tile_margin,
+            "backend": backend,
+            "ensemble": ensemble,
+            "compile": compile,
+            "optimize": optimize,
+        }
         self.device = torch.device(device) if device is not None else default_device()
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda was asked for, but no CUDA device is available")
@@ -424,6 +435,11 @@ class Interpolator:
         interpolator.weights_path = path
         interpolator.weights_sha256 = spec.sha256 if spec is not None else None
         return interpolator
+
+    def with_model(self, model: KernelSynthesisModel) -> Interpolator:
+        """A new Interpolator with the same settings around another network (e.g. one adapted
+        to a clip by :func:`sepconv.engine.adapt.adapt`)."""
+        return type(self)(model, **self._options)
 
     # -- public API ------------------------------------------------------------------------
 

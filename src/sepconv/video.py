@@ -593,6 +593,47 @@ def _frame_to_tensor(frame: Any) -> Any:
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
+def _frame_to_uint8_tensor(frame: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+
+
+def video_windows(path: Path, **options: Any) -> Any:
+    """Windows of consecutive frames spread over a video, for adapting a model to it:
+    :func:`sepconv.data.clip_windows.read_windows` (``options``) over this module's decoding,
+    so the frames are the ones a conversion interpolates. Returns a ``VideoClip``."""
+    from sepconv.data.clip_windows import read_windows
+
+    decoded = decode_video(path)
+    with contextlib.closing(decoded):
+        return read_windows(
+            ((float(time), frame) for time, frame in decoded),
+            convert=_frame_to_uint8_tensor,
+            path=path,
+            **options,
+        )
+
+
+def sequence_windows(files: Sequence[Path], **options: Any) -> Any:
+    """:func:`video_windows` for an image sequence (frame i at time i; 8-bit RGB)."""
+    import torch
+
+    from sepconv.data.clip_windows import read_windows
+    from sepconv.imageio import read_image, to_uint8
+
+    def convert(path: Path) -> Any:
+        pixels, _ = read_image(path)
+        return torch.from_numpy(to_uint8(pixels[..., :3])).permute(2, 0, 1)
+
+    return read_windows(
+        ((float(index), path) for index, path in enumerate(files)),
+        convert=convert,
+        path=files[0].parent if files else "",
+        **options,
+    )
+
+
 def tensor_to_uint8(picture: Any) -> np.ndarray:
     """(C, H, W) float tensor in [0, 1] -> H x W x C uint8 array (rounded)."""
     return (

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from sepconv.errors import InputError
 
-__all__ = ["Triplet", "folder_triplets", "middlebury_triplets"]
+__all__ = ["FrameTriplet", "Triplet", "folder_triplets", "middlebury_triplets"]
 
 Split = Literal["test", "train"]
 
@@ -47,6 +49,17 @@ class Triplet:
     first: Path
     middle: Path
     last: Path
+
+
+@dataclass(frozen=True, eq=False)
+class FrameTriplet:
+    """An evaluation item already in memory: uint8 RGB (H, W, 3) arrays, 0..255 (e.g. crops of
+    a user's clip, held out while a model adapts to it)."""
+
+    name: str
+    first: np.ndarray
+    middle: np.ndarray
+    last: np.ndarray
 
 
 def _require_dir(root: Path | str) -> Path:

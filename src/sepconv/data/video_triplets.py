@@ -48,11 +48,13 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".ogv", ".ogg", ".m4v
 @dataclass
 class VideoClip:
     """A decoded video: ``frames`` (N,3,H,W) uint8 RGB and presentation ``times`` (N,) in
-    seconds (NaN where unknown)."""
+    seconds (NaN where unknown). ``breaks``: indices k where frame k does not directly follow
+    frame k - 1 (stretches read from several places of a video); empty for a whole video."""
 
     path: Path
     frames: torch.Tensor
     times: np.ndarray
+    breaks: tuple[int, ...] = ()
 
 
 def list_videos(folder: Path | str) -> list[Path]:
@@ -126,8 +128,14 @@ def valid_triplets(
     static_fraction: float = 0.001,
     motion_level: float = 4.0,
     timing_tolerance: float = 0.2,
+    breaks: Sequence[int] = (),
 ) -> list[tuple[int, int]]:
-    """The (middle index, gap) of the usable triplets of a clip (see the module docstring)."""
+    """The (middle index, gap) of the usable triplets of a clip (see the module docstring).
+
+    ``breaks``: indices k where frame k does not follow frame k - 1 in the video (``frames``
+    holds several separate stretches of it, as :func:`sepconv.data.clip_windows` reads them);
+    no triplet spans a break, and the differences across breaks do not count for the median.
+    """
     count = frames.shape[0]
     if count < 3:
         return []
@@ -135,11 +143,16 @@ def valid_triplets(
     difference = (grey[1:] - grey[:-1]).abs().mean(dim=(1, 2))  # (N-1,)
     hist = _histograms(grey)
     hist_distance = 0.5 * (hist[1:] - hist[:-1]).abs().sum(1)
-    median = float(difference.median())
+    consecutive = torch.ones(count - 1, dtype=torch.bool)
+    for index in breaks:
+        if 0 < index < count:
+            consecutive[index - 1] = False
+    median = float(difference[consecutive].median()) if bool(consecutive.any()) else 0.0
     cut = (
         (hist_distance > cut_histogram)
         | (difference > cut_difference)
         | (difference > cut_ratio * max(median, 0.5))
+        | ~consecutive
     )
     # cuts_before[k] = number of cuts between frames j, j+1 for j < k.
     cuts_before = np.concatenate(([0], np.cumsum(cut.numpy().astype(np.int64))))
@@ -208,7 +221,7 @@ class VideoTriplets(Dataset):
             if crop_size is not None and min(height, width) < crop_size:
                 self.skipped[path.name] = f"smaller than the crop ({width}x{height})"
                 continue
-            found = valid_triplets(clip.frames, clip.times, gaps, **criteria)
+            found = valid_triplets(clip.frames, clip.times, gaps, breaks=clip.breaks, **criteria)
             if not found:
                 self.skipped[path.name] = "no usable triplet"
                 continue
@@ -218,6 +231,30 @@ class VideoTriplets(Dataset):
         if not items:
             raise InputError(f"no usable triplets in {len(paths)} video(s)")
         self.items = np.asarray(items, dtype=np.int64)  # (M,3): clip, middle, gap
+
+    @classmethod
+    def from_clip(
+        cls,
+        clip: VideoClip,
+        triplets: Sequence[tuple[int, int]],
+        *,
+        crop_size: int | None = 150,
+        crop_candidates: int = 4,
+        seed: int = 0,
+    ) -> VideoTriplets:
+        """The given (middle, gap) triplets of a clip already in memory (no decoding, no
+        selection: pass the output of :func:`valid_triplets`, or part of it)."""
+        if not triplets:
+            raise InputError(f"no usable triplets in {str(clip.path)!r}")
+        dataset = cls.__new__(cls)
+        dataset.crop_size = crop_size
+        dataset.crop_candidates = max(1, int(crop_candidates))
+        dataset.seed = seed
+        dataset.epoch = 0
+        dataset.clips = [clip]
+        dataset.skipped = {}
+        dataset.items = np.asarray([(0, m, g) for m, g in triplets], dtype=np.int64)
+        return dataset
 
     def __len__(self) -> int:
         return len(self.items)

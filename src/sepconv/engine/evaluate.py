@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from sepconv import metrics
-from sepconv.data.triplets import Triplet
+from sepconv.data.triplets import FrameTriplet, Triplet
 from sepconv.errors import InputError, OutputError
 from sepconv.imageio import atomic_write, read_image, to_uint8
 
@@ -139,7 +139,7 @@ def _output_path(save_dir: Path, name: str) -> Path:
 
 def evaluate(
     predict: Predictor,
-    triplets: Sequence[Triplet],
+    triplets: Sequence[Triplet | FrameTriplet],
     *,
     save_dir: Path | None = None,
     progress: Progress | None = None,
@@ -150,7 +150,8 @@ def evaluate(
         predict: ``predict(first, last) -> middle``; ``first`` and ``last`` are uint8 RGB
             (H, W, 3) arrays, 0..255, and the result must be a uint8 RGB (H, W, 3) array of the
             same shape. Only the time spent in this call is reported as ``seconds``.
-        triplets: the items, e.g. from :func:`sepconv.data.triplets.middlebury_triplets`.
+        triplets: the items, e.g. from :func:`sepconv.data.triplets.middlebury_triplets`, or
+            :class:`~sepconv.data.triplets.FrameTriplet` items already in memory.
         save_dir: if given, each prediction is written to ``save_dir/<name>.png`` ('/' in the
             name becomes '_'), atomically; the folder is created.
         progress: called as ``progress(done, total, name)`` after each item (``done`` counts
@@ -170,9 +171,10 @@ def evaluate(
     rows = []
     total = len(triplets)
     for done, triplet in enumerate(triplets, start=1):
-        first = load_rgb8(triplet.first)
-        truth = load_rgb8(triplet.middle)
-        last = load_rgb8(triplet.last)
+        first, truth, last = (
+            frame if isinstance(frame, np.ndarray) else load_rgb8(frame)
+            for frame in (triplet.first, triplet.middle, triplet.last)
+        )
         if not first.shape == truth.shape == last.shape:
             raise InputError(
                 f"frames of {triplet.name!r} differ in size: first {first.shape[1::-1]}, "

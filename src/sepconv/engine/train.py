@@ -149,6 +149,9 @@ class Trainer:
         validation: triplets to validate on (default: from ``config.validation``).
         log_stream: where progress lines go (default: ``sys.stderr`` at construction time;
             None: silent).
+        initial_model: start from this network's weights (its config must be the run's, up
+            to the motion-prior fields) instead of ``config.init_weights``; the network passed
+            is not changed.
 
     Typical use::
 
@@ -165,6 +168,7 @@ class Trainer:
         device: str | torch.device | None = None,
         validation: Sequence[Any] | None = None,
         log_stream: TextIO | None | str = "stderr",
+        initial_model: KernelSynthesisModel | None = None,
     ) -> None:
         self.config = config
         requested = torch.device(
@@ -196,8 +200,13 @@ class Trainer:
         self.net = create_model(config.model_config())
         if config.model_init == "average" and isinstance(self.net, SepConvNet):
             initialize_as_average(self.net)
-        if config.init_weights:
-            self._load_initial_weights(config.init_weights)
+        if initial_model is not None:
+            self._load_initial_model(initial_model, "initial_model")
+        elif config.init_weights:
+            from sepconv.models.checkpoint import load_weights
+
+            loaded = load_weights(config.init_weights).model
+            self._load_initial_model(loaded, f"init_weights {config.init_weights}")
         self.net = self.net.to(self.device)
         if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -225,10 +234,7 @@ class Trainer:
         if config.validate_every_steps and self.dist.is_main:
             self.validation_triplets()  # fail now, not thousands of steps in
 
-    def _load_initial_weights(self, path: str) -> None:
-        from sepconv.models.checkpoint import load_weights
-
-        loaded = load_weights(path).model
+    def _load_initial_model(self, loaded: KernelSynthesisModel, source: str) -> None:
         compared = loaded.config
         prior = getattr(self.net.config, "PRIOR_FIELDS", ())
         if type(compared) is type(self.net.config) and prior:
@@ -236,7 +242,7 @@ class Trainer:
             compared = replace(compared, **{name: getattr(self.net.config, name) for name in prior})
         if compared != self.net.config:
             raise SepconvError(
-                f"init_weights {path} has model config {loaded.config.to_dict()}, but this run's "
+                f"{source} has model config {loaded.config.to_dict()}, but this run's "
                 f"is {self.net.config.to_dict()}"
             )
         self.net.load_state_dict(loaded.state_dict())

@@ -1,0 +1,199 @@
+"""Does ``--adapt`` help? Adaptation to a clip scored on frames it never saw.
+
+For each clip: decode every frame; keep only the even frames and adapt on those alone, as
+``sepconv video --adapt`` would on a video of half the frame rate (their own triplets are at
+twice the frame gap of the task); then interpolate the odd frames from their even neighbours,
+with the given weights and with the result of the adaptation, in the same run, and score both
+against the real odd frames with ``evaluate()``. The odd frames are never adapted on. Scored
+are at most ``--max-scored`` odd frames per clip, evenly spread (all of them for short clips),
+each with both neighbours.
+
+Per clip it prints the PSNR before and after (after: what the guard chose), the adapted
+weights' PSNR whether kept or not, the seconds spent reading and adapting, and whether the
+guard kept the result; then the mean gain and how many clips improved.
+
+    python benchmarks/adapt.py $SEPCONV_DATA/videos/*            # every clip, 60 s each
+    python benchmarks/adapt.py CLIP --seconds 30 --json adapt.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from _common import environment
+
+from sepconv.errors import SepconvError
+
+#: Video file names the folder's listing holds that are not clips.
+NOT_CLIPS = (".md", ".txt", ".json")
+
+
+def decode_halves(path: Path, max_scored: int):
+    """(even-frame clip, scored items): the even frames as a VideoClip, and up to
+    ``max_scored`` FrameTriplets (even neighbour, true odd frame, even neighbour)."""
+    import numpy as np
+    import torch
+
+    from sepconv.data.clip_windows import evenly_spaced
+    from sepconv.data.triplets import FrameTriplet
+    from sepconv.data.video_triplets import VideoClip
+    from sepconv.video import decode_video
+
+    frames, times = [], []
+    for stamp, frame in decode_video(path):
+        frames.append(frame.to_ndarray(format="rgb24"))
+        times.append(float(stamp))
+    if len(frames) < 5:
+        raise SepconvError(f"{path.name}: {len(frames)} frames; need at least 5")
+    even = frames[0::2]
+    clip = VideoClip(
+        path=path,
+        frames=torch.from_numpy(np.stack(even)).permute(0, 3, 1, 2).contiguous(),
+        times=np.asarray(times[0::2]),
+    )
+    odd = list(range(1, len(frames) - 1, 2))  # each has both even neighbours
+    items = [
+        FrameTriplet(
+            name=f"{path.stem}/{index}",
+            first=frames[index - 1],
+            middle=frames[index],
+            last=frames[index + 1],
+        )
+        for index in (odd[k] for k in evenly_spaced(len(odd), max_scored))
+    ]
+    return clip, items
+
+
+def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
+    from sepconv.data.clip_windows import read_windows
+    from sepconv.engine.adapt import AdaptSettings, adapt
+    from sepconv.engine.evaluate import evaluate
+
+    clip, items = decode_halves(path, args.max_scored)
+    options = {"lr": args.lr, "half_scale": args.half_scale}
+    settings = AdaptSettings(
+        seconds=args.seconds,
+        steps=args.steps,
+        seed=args.seed,
+        **{name: value for name, value in options.items() if value is not None},
+    )
+    started = time.perf_counter()
+    # The command's own reading: windows of the (even-frame) clip, in order.
+    windows = read_windows(
+        ((float(t), frame) for t, frame in zip(clip.times, clip.frames, strict=True)),
+        path=path,
+        max_seconds=15.0,
+    )
+    read_seconds = time.perf_counter() - started
+    result = adapt(base, windows, settings, quiet=True)
+    before = evaluate(base.interpolate, items).psnr
+    after = evaluate(result.interpolator.interpolate, items).psnr
+    if result.adapted is None:
+        adapted = math.nan
+    elif result.kept:
+        adapted = after
+    else:
+        adapted = evaluate(result.adapted.interpolate, items).psnr
+    return {
+        "clip": path.name,
+        "scored": len(items),
+        "psnr_before": before,
+        "psnr_after": after,
+        "psnr_adapted": adapted,
+        "gain": after - before,
+        "kept": result.kept,
+        "skipped": result.skipped,
+        "guard_before": result.psnr_before,
+        "guard_after": result.psnr_after,
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "prior": result.prior,
+        "train_triplets": result.train_triplets,
+        "read_seconds": read_seconds,
+        "adapt_seconds": result.seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clips", type=Path, nargs="+", help="video files")
+    parser.add_argument("--weights", default=None, help="default: the bundled default model")
+    parser.add_argument("--seconds", type=float, default=60.0, help="adaptation budget")
+    parser.add_argument("--steps", type=int, default=None, help="cap on adaptation steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=None, help="default: AdaptSettings' lr")
+    parser.add_argument(
+        "--half-scale", type=float, default=None, help="default: AdaptSettings' half_scale"
+    )
+    parser.add_argument("--max-scored", type=int, default=24, help="odd frames scored per clip")
+    parser.add_argument("--precision", default="auto", help="as sepconv video (default auto)")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args()
+    from sepconv.inference import Interpolator
+
+    clips = [c for c in args.clips if c.is_file() and c.suffix.lower() not in NOT_CLIPS]
+    if not clips:
+        sys.exit("adapt.py: no video files given")
+    header = environment("cpu")
+    print(f"# {header['date']}  {header['device_name']}")
+    print(f"# torch {header['torch']}, sepconv {header['sepconv']}")
+    from sepconv.engine.adapt import AdaptSettings
+
+    defaults = AdaptSettings()
+    print(
+        f"adaptation budget {args.seconds:g} s, steps cap {args.steps}, seed {args.seed}, "
+        f"lr {args.lr or defaults.lr:g}, half_scale "
+        f"{defaults.half_scale if args.half_scale is None else args.half_scale:g}, "
+        f"precision {args.precision}, up to {args.max_scored} odd frames scored per clip"
+    )
+    rows = []
+    header = (
+        f"{'clip':<28} {'scored':>6} {'before':>7} {'after':>7} {'gain':>6} {'adapted':>7} "
+        f"{'best/steps':>9} {'read s':>6} {'adapt s':>7}  guard"
+    )
+    print(header)
+    for path in clips:
+        base = Interpolator.from_weights(args.weights, precision=args.precision)
+        try:
+            row = run_clip(path, args, base)
+        except SepconvError as error:
+            print(f"{path.name:<28} skipped: {error}")
+            continue
+        rows.append(row)
+        guard = (
+            f"skipped ({row['skipped']})"
+            if row["skipped"]
+            else f"{'kept' if row['kept'] else 'reverted'} "
+            f"({row['guard_before']:.2f} -> {row['guard_after']:.2f} on held-out, "
+            f"{row['prior']} warps)"
+        )
+        print(
+            f"{row['clip']:<28} {row['scored']:>6} {row['psnr_before']:>7.2f} "
+            f"{row['psnr_after']:>7.2f} {row['gain']:>+6.2f} {row['psnr_adapted']:>7.2f} "
+            f"{row['best_step']:>4}/{row['steps']:<4} {row['read_seconds']:>6.1f} "
+            f"{row['adapt_seconds']:>7.1f}  {guard}",
+            flush=True,
+        )
+    if not rows:
+        sys.exit("adapt.py: no clip could be scored")
+    gains = [row["gain"] for row in rows]
+    improved = sum(gain > 0 for gain in gains)
+    worst = max(row["read_seconds"] + row["adapt_seconds"] for row in rows)
+    print(
+        f"mean gain {sum(gains) / len(gains):+.3f} dB over {len(rows)} clips; improved on "
+        f"{improved}, worse on {sum(gain < 0 for gain in gains)}; longest reading + "
+        f"adaptation {worst:.1f} s"
+    )
+    if args.json:
+        settings = {**vars(args), "clips": [str(c) for c in clips]}
+        document = {"environment": header, "settings": settings, "rows": rows}
+        args.json.write_text(json.dumps(document, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

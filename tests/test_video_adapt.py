@@ -1,0 +1,119 @@
+"""`sepconv video --adapt` and `sepconv frames --adapt` end to end, with a tiny flow-guided
+model on a tiny panning clip (commands run in process through sepconv.cli.main)."""
+
+from __future__ import annotations
+
+import hashlib
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import make_flow_model
+from PIL import Image
+
+from sepconv.cli import main
+
+WIDTH, HEIGHT = 96, 80
+
+
+def run(*argv: object) -> int:
+    return main([str(item) for item in argv])
+
+
+def panning_frames(count: int = 20, speed: int = 2) -> list[np.ndarray]:
+    import cv2
+
+    noise = np.random.default_rng(0).random((HEIGHT, WIDTH + speed * count, 3)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255.0
+    texture = np.round(texture).astype(np.uint8)
+    return [
+        np.ascontiguousarray(texture[:, speed * (count - k) : speed * (count - k) + WIDTH])
+        for k in range(count)
+    ]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], rate: int = 25) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "rgb24"
+        for index, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def flow_weights(tmp_path: Path) -> Path:
+    from sepconv.models.checkpoint import save_safetensors
+
+    path = tmp_path / "flow.safetensors"
+    save_safetensors(path, make_flow_model(seed=1))
+    return path
+
+
+def test_video_adapt_writes_the_video_and_the_adapted_weights(
+    tmp_path: Path, flow_weights: Path, capsys
+) -> None:
+    from safetensors import safe_open
+
+    source = write_clip(tmp_path / "in.mov", panning_frames())
+    output, adapted = tmp_path / "out.mov", tmp_path / "adapted.safetensors"
+    weights_digest = sha256(flow_weights)
+    code = run(
+        "video", source, "-o", output, "--codec", "png", "--weights", flow_weights,
+        "--adapt", "30", "--adapt-steps", "2", "--save-adapted", adapted,
+    )  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "adaptation " in err and "held-out PSNR" in err
+    assert output.is_file() and sha256(flow_weights) == weights_digest  # weights untouched
+    assert not any(p.name.endswith(".sepconv-adapt") for p in tmp_path.iterdir())
+    with safe_open(str(adapted), "pt") as handle:
+        metadata = handle.metadata()
+    assert metadata["adapted_to_sha256"] == sha256(source)
+    assert '"steps": 2' in metadata["adaptation"]
+    # The adapted weights load like any weights file.
+    again = tmp_path / "again.mov"
+    assert run("video", source, "-o", again, "--codec", "png", "-q", "--weights", adapted) == 0
+
+
+def test_frames_adapt(tmp_path: Path, flow_weights: Path, capsys) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(panning_frames(12)):
+        Image.fromarray(frame).save(folder / f"{index:03d}.png")
+    out = tmp_path / "out"
+    code = run(
+        "frames", folder, "-o", out, "--weights", flow_weights, "--adapt", "--adapt-steps", "2"
+    )
+    assert code == 0
+    assert len(list(out.glob("*.png"))) == 23
+    assert "adaptation " in capsys.readouterr().err
+
+
+def test_save_adapted_never_overwrites_the_weights_or_the_input(
+    tmp_path: Path, flow_weights: Path, capsys
+) -> None:
+    source = write_clip(tmp_path / "in.mov", panning_frames(8))
+    digest = sha256(flow_weights)
+    code = run(
+        "video", source, "-o", tmp_path / "out.mov", "--weights", flow_weights,
+        "--adapt", "--save-adapted", flow_weights,
+    )  # fmt: skip
+    assert code == 1 and sha256(flow_weights) == digest
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sepconv: error: ")
+    code = run("video", source, "-o", tmp_path / "o.mov", "--save-adapted", tmp_path / "a.st")
+    assert code == 1
+    assert "need --adapt" in capsys.readouterr().err
