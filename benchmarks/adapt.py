@@ -14,6 +14,10 @@ guard kept the result; then the mean gain and how many clips improved.
 
     python benchmarks/adapt.py $SEPCONV_DATA/videos/*            # every clip, 60 s each
     python benchmarks/adapt.py CLIP --seconds 30 --json adapt.json
+    python benchmarks/adapt.py CLIP... --overhead    # what --adapt adds to `sepconv video`
+
+``--overhead`` instead times the whole command, ``sepconv video CLIP -o OUT -q`` with and
+without ``--adapt SECONDS`` (subprocesses, one after the other), and prints the difference.
 """
 
 from __future__ import annotations
@@ -119,6 +123,25 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
     }
 
 
+def command_overhead(clips: list[Path], seconds: float) -> None:
+    """Time `sepconv video` on each clip with and without --adapt; print the difference."""
+    import subprocess
+    import tempfile
+
+    print(f"{'clip':<28} {'plain s':>8} {'--adapt s':>9} {'added s':>8}")
+    for clip in clips:
+        timings = []
+        with tempfile.TemporaryDirectory(prefix="sepconv-overhead-") as folder:
+            for extra in ([], ["--adapt", f"{seconds:g}"]):
+                output = Path(folder) / f"out{len(timings)}.mp4"
+                command = [sys.executable, "-m", "sepconv", "video", str(clip), "-o", str(output)]
+                started = time.perf_counter()
+                subprocess.run([*command, "-q", *extra], check=True)
+                timings.append(time.perf_counter() - started)
+        plain, adapted = timings
+        print(f"{clip.name:<28} {plain:>8.1f} {adapted:>9.1f} {adapted - plain:>8.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("clips", type=Path, nargs="+", help="video files")
@@ -133,6 +156,9 @@ def main() -> None:
     parser.add_argument("--max-scored", type=int, default=24, help="odd frames scored per clip")
     parser.add_argument("--precision", default="auto", help="as sepconv video (default auto)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--overhead", action="store_true", help="time `sepconv video` with and without --adapt"
+    )
     args = parser.parse_args()
     from sepconv.inference import Interpolator
 
@@ -142,6 +168,9 @@ def main() -> None:
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# torch {header['torch']}, sepconv {header['sepconv']}")
+    if args.overhead:
+        command_overhead(clips, args.seconds)
+        return
     from sepconv.engine.adapt import AdaptSettings
 
     defaults = AdaptSettings()
@@ -170,7 +199,7 @@ def main() -> None:
             if row["skipped"]
             else f"{'kept' if row['kept'] else 'reverted'} "
             f"({row['guard_before']:.2f} -> {row['guard_after']:.2f} on held-out, "
-            f"{row['prior']} warps)"
+            f"{row['prior']})"
         )
         print(
             f"{row['clip']:<28} {row['scored']:>6} {row['psnr_before']:>7.2f} "

@@ -117,3 +117,39 @@ def test_save_adapted_never_overwrites_the_weights_or_the_input(
     code = run("video", source, "-o", tmp_path / "o.mov", "--save-adapted", tmp_path / "a.st")
     assert code == 1
     assert "need --adapt" in capsys.readouterr().err
+
+
+def test_an_interrupted_conversion_resumes_with_the_finished_adaptation(
+    tmp_path: Path, flow_weights: Path, monkeypatch, capsys
+) -> None:
+    import sepconv.video
+    from sepconv.engine import adapt as adapt_module
+
+    source = write_clip(tmp_path / "in.mov", panning_frames())
+    output = tmp_path / "out.mov"
+    command = (
+        "video", source, "-o", output, "--codec", "png", "--weights", flow_weights,
+        "--adapt", "30", "--adapt-steps", "2",
+    )  # fmt: skip
+    convert = sepconv.video.convert_video
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sepconv.video, "convert_video", interrupted)
+    assert run(*command) == 130
+    work = tmp_path / ".out.mov.sepconv-adapt"
+    assert (work / "result.json").is_file() and not output.exists()
+    first_line = next(line for line in capsys.readouterr().err.splitlines() if "adaptation" in line)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the finished adaptation is reused")
+
+    monkeypatch.setattr(sepconv.video, "convert_video", convert)
+    monkeypatch.setattr(adapt_module, "_progress", no_training)
+    assert run(*command, "--resume") == 0
+    assert output.is_file() and not work.exists()
+    second_line = next(
+        line for line in capsys.readouterr().err.splitlines() if "adaptation" in line
+    )
+    assert second_line.split(";")[0] == first_line.split(";")[0]  # same verdict and PSNRs

@@ -180,10 +180,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     adapting = parser.add_argument_group(
         "adaptation to the input",
-        "--adapt fine-tunes a copy of the model on triplets of neighbouring frames of the input "
-        "itself before interpolating it. A few of them are held out, and the adapted weights "
-        "are used only if they interpolate those better than the given weights; one line says "
-        "which way it went. The weights file is never changed.",
+        # Wrapped here: the video command's raw description formatter keeps line breaks as is.
+        "--adapt fine-tunes a copy of the model on triplets of neighbouring frames of\n"
+        "the input itself before interpolating it. A few of them are held out, and the\n"
+        "adapted weights are used only if they interpolate those better than the given\n"
+        "weights; one line says which way it went. The weights file is never changed.",
     )
     adapting.add_argument(
         "--adapt",

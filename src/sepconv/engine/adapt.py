@@ -5,23 +5,27 @@ clip's content, camera, noise and compression. :func:`adapt` fine-tunes a copy o
 random crops of such triplets, for a time budget, with the training engine's own step
 (:class:`~sepconv.engine.train.Trainer`), and guards against harm:
 
-* a few of the clip's triplets (``held_out``, evenly spread) are held out: no training triplet
-  shares a frame with them;
-* before and after training the held-out triplets are interpolated with the interpolator's own
-  settings, and the adapted weights are kept only if their mean PSNR is higher;
+* a few of the clip's triplets (``held_out``, spread over it) are held out: no training
+  triplet shares a frame with them;
+* they are interpolated with the interpolator's own settings before training (with each warp
+  interpolation of the model's motion prior: ``choose_prior``) and after each of ``checks``
+  equal parts of the training (early stopping); the best weights seen are kept only if their
+  mean PSNR beats the given weights';
 * :attr:`AdaptResult.summary` says which way it went, with both PSNRs.
 
 The triplets come from :func:`sepconv.data.clip_windows.read_windows` (windows of
 consecutive frames spread over the clip) and are filtered like the training videos'
 (:func:`~sepconv.data.video_triplets.valid_triplets`: scene cuts, static and unevenly timed
 triplets skipped). Their two inputs are two frame intervals apart, twice the motion of the
-interpolation the clip is adapted for.
+interpolation the clip is adapted for, so by default the crops are cut from the clip
+downscaled by two (``half_scale``), where a triplet moves as much as the task.
 
-Budget: ``seconds`` is the whole adaptation, reading excluded: scoring the held-out triplets
-before and after, and training in between (training stops when the time left equals what the
-first scoring took). ``steps`` caps the optimizer steps; with the same seed and the same step
-count an adaptation is the same, bit for bit on the CPU (the time budget alone decides how many
-steps a machine gets through, so :attr:`AdaptResult.steps` is recorded for rerunning it).
+Budget: ``seconds`` is the whole adaptation, reading excluded: the scoring and the training
+between the checks (each part's share leaves time for the scoring still to come, timed on the
+first). ``steps`` caps the optimizer steps and then places the checks at fixed steps; with the
+same seed and the same step count an adaptation is the same, bit for bit on the CPU (the time
+budget alone decides how many steps a machine gets through, so :attr:`AdaptResult.steps` is
+recorded for rerunning it).
 
 Interruption: with a ``work_dir`` the trainer checkpoints there; Ctrl-C stops after the step
 in flight, saves and raises :class:`~sepconv.errors.WorkInterruptedError`, and ``resume=True``
@@ -86,12 +90,13 @@ class AdaptSettings:
         held_out: triplets held out for the guard.
         half_scale: share of the training crops cut from the clip downscaled by two, where a
             triplet's motion is that of the interpolation it is adapted for (its inputs are
-            two frame intervals apart); 0: full resolution only. Left out for frames smaller
-            than ``2 * (MIN_HALF_CROP + 22)`` pixels. The guard then scores both scales.
+            two frame intervals apart); 0: full resolution only, 1 (the default): half
+            resolution only. Ignored for frames under ``2 * (MIN_HALF_CROP + 22)`` pixels
+            on their short side. The guard scores the scales trained on.
         choose_prior: for a model with a motion prior, first score it on the held-out triplets
-            with each warp interpolation (:data:`sepconv.flow.WARP_INTERPOLATIONS`: bilinear
-            warps are softer, which suits noisy footage; bicubic ones sharper) and adapt the
-            best; the network's weights are unchanged by the choice.
+            with each of :data:`PRIOR_CHOICES` (bilinear warps are softer, which suits noisy
+            footage, bicubic ones sharper; DIS refined to full resolution or not) and adapt
+            the best; the network's weights are unchanged by the choice.
         checks: the training time (or ``steps``) is cut into this many equal parts; after
             each the held-out triplets are scored, and the best weights seen are the result
             (early stopping: a small clip is soon overfitted).
@@ -105,7 +110,7 @@ class AdaptSettings:
     batch_size: int = 4
     crop_size: int = 192
     held_out: int = 4
-    half_scale: float = 0.5
+    half_scale: float = 1.0
     choose_prior: bool = True
     checks: int = 3
     seed: int = 0
@@ -117,8 +122,8 @@ class AdaptSettings:
             raise SepconvError(f"adaptation steps must be at least 1, got {self.steps}")
         if self.held_out < 1 or self.batch_size < 1 or self.checks < 1 or not self.lr > 0:
             raise SepconvError("held_out, batch_size, checks and lr must be positive")
-        if not 0.0 <= self.half_scale < 1.0:
-            raise SepconvError(f"half_scale must be in [0, 1), got {self.half_scale}")
+        if not 0.0 <= self.half_scale <= 1.0:
+            raise SepconvError(f"half_scale must be in [0, 1], got {self.half_scale}")
         if self.crop_size < 32 or self.crop_size % 32:
             raise SepconvError("the adaptation crop size must be a positive multiple of 32")
 
@@ -168,13 +173,17 @@ class AdaptResult:
         if self.skipped:
             return f"adaptation skipped: {self.skipped}; interpolating with the given weights"
         change = self.psnr_after - self.psnr_before
-        verdict = "kept" if self.kept else "reverted, using the given weights"
-        warps = f", {self.prior} warps" if self.prior else ""
+        warps = f" ({self.prior})" if self.prior else ""
+        if not self.kept:
+            verdict, chosen = "reverted, using the given weights", f"{self.steps} steps"
+        elif self.best_step:
+            verdict, chosen = "kept", f"weights of step {self.best_step} of {self.steps}{warps}"
+        else:  # the choice of motion prior alone won; training did not improve on it
+            verdict, chosen = "kept", f"the given network{warps} ({self.steps} steps no better)"
         return (
             f"adaptation {verdict}: held-out PSNR {self.psnr_before:.2f} -> "
             f"{self.psnr_after:.2f} dB ({change:+.2f}) on {self.held_out_triplets} triplets; "
-            f"best at step {self.best_step} of {self.steps}{warps}; "
-            f"{self.train_triplets} training triplets, {self.seconds:.0f} s"
+            f"{chosen}; {self.train_triplets} training triplets, {self.seconds:.0f} s"
         )
 
     def record(self) -> dict[str, Any]:
@@ -263,25 +272,46 @@ def _score(interpolator: Any, items: list[FrameTriplet]) -> float:
     return evaluate(interpolator.interpolate, items).psnr
 
 
+#: The motion-prior settings ``choose_prior`` tries: each warp interpolation, with DIS refined
+#: to full resolution (0) or stopped at its preset's finest scale (-1: smoother flow, faster).
+PRIOR_CHOICES: dict[str, tuple[Any, ...]] = {
+    "warp_interpolation": ("linear", "cubic"),
+    "flow_finest_scale": (0, -1),
+}
+
+
 def prior_variants(model: Any) -> list[Any]:
-    """The model with each warp interpolation of its motion prior (the model itself first);
-    just the model for a family without one."""
+    """The model with each combination of :data:`PRIOR_CHOICES` in its motion prior (the model
+    itself first; the network's weights are shared); just the model for a family without a
+    motion prior."""
+    import itertools
     from dataclasses import replace
 
-    from sepconv.flow import WARP_INTERPOLATIONS
     from sepconv.models.registry import create_model
 
-    current = getattr(model.config, "warp_interpolation", None)
-    if current is None:
+    if not all(hasattr(model.config, name) for name in PRIOR_CHOICES):
         return [model]
     variants = [model]
-    for interpolation in WARP_INTERPOLATIONS:
-        if interpolation == current:
+    for values in itertools.product(*PRIOR_CHOICES.values()):
+        config = replace(model.config, **dict(zip(PRIOR_CHOICES, values, strict=True)))
+        if config == model.config:
             continue
-        variant = create_model(replace(model.config, warp_interpolation=interpolation))
+        variant = create_model(config)
         variant.load_state_dict(model.state_dict())
         variants.append(variant.eval())
     return variants
+
+
+def _describe_prior(config: Any) -> str:
+    """Words for a motion prior ("linear warps, full-resolution DIS"; "" without one)."""
+    interpolation = getattr(config, "warp_interpolation", None)
+    if interpolation is None:
+        return ""
+    scale = getattr(config, "flow_finest_scale", -1)
+    depth = {0: "full-resolution DIS", -1: "DIS at its preset's finest scale"}.get(
+        scale, f"DIS to scale {scale}"
+    )
+    return f"{interpolation} warps, {depth}"
 
 
 def _train_config(model: Any, settings: AdaptSettings, crop: int, output_dir: Path, device: Any):
@@ -433,6 +463,7 @@ def adapt(
         if half_crop >= MIN_HALF_CROP:
             crop = half_crop
             scales = [(clip, 1.0 - settings.half_scale), (half, settings.half_scale)]
+            scales = [(source, share) for source, share in scales if share > 0]
     if crop < 32:
         result.skipped = f"frames smaller than {32 + READ_MARGIN} pixels"
         return result
@@ -478,7 +509,7 @@ def adapt(
                 psnr = _score(interpolator.with_model(variant), held_items)
                 if psnr > start_psnr:
                     start_model, start_psnr = variant, psnr
-        result.prior = getattr(start_model.config, "warp_interpolation", "")
+        result.prior = _describe_prior(start_model.config)
 
         config = _train_config(start_model, settings, crop, folder, interpolator.device)
         trainer = Trainer(
