@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import make_blend_model, write_audio_only
+from conftest import make_blend_model, make_clip, write_audio_only
 
 from sepconv.cli import main
 from sepconv.commands_video import parse_rate
@@ -52,49 +52,6 @@ def other_scene(count: int) -> list[np.ndarray]:
         frame[..., 2] = 180 + 50 * np.cos(y / 4.0)
         frames.append(frame)
     return frames
-
-
-def make_clip(
-    path: Path,
-    frames: list[np.ndarray],
-    rate: int = 25,
-    audio: bool = True,
-    codec: str = "png",
-) -> Path:
-    """Write frames (rgb24) at `rate` with an optional AAC sine track of the same duration."""
-    with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=rate)
-        video.width, video.height = WIDTH, HEIGHT
-        video.pix_fmt = "rgb24" if codec == "png" else "yuv444p"
-        if codec == "libx264":
-            video.options = {"crf": "0"}
-        sound = None
-        if audio:
-            sound = container.add_stream("aac", rate=44100)
-            sound.layout = "mono"
-        for index, array in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, rate)
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        if sound is not None:
-            count = 44100 * len(frames) // rate
-            wave = 0.3 * np.sin(2 * np.pi * 440 * np.arange(count) / 44100)
-            samples = wave.astype(np.float32)[None]
-            for start in range(0, count, 1024):
-                chunk = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(samples[:, start : start + 1024]),
-                    format="fltp",
-                    layout="mono",
-                )
-                chunk.sample_rate, chunk.pts = 44100, start
-                for packet in sound.encode(chunk):
-                    container.mux(packet)
-            for packet in sound.encode(None):
-                container.mux(packet)
-    return path
 
 
 def decode(path: Path) -> tuple[list[np.ndarray], list[float]]:

@@ -4,13 +4,11 @@ model on a tiny panning clip (commands run in process through sepconv.cli.main).
 from __future__ import annotations
 
 import hashlib
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from conftest import make_flow_model
+from conftest import make_clip, make_flow_model
 from PIL import Image
 
 from sepconv.cli import main
@@ -35,20 +33,6 @@ def panning_frames(count: int = 20, speed: int = 2) -> list[np.ndarray]:
     ]
 
 
-def write_clip(path: Path, frames: list[np.ndarray], rate: int = 25) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("png", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "rgb24"
-        for index, array in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, rate)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -67,7 +51,7 @@ def test_video_adapt_writes_the_video_and_the_adapted_weights(
 ) -> None:
     from safetensors import safe_open
 
-    source = write_clip(tmp_path / "in.mov", panning_frames())
+    source = make_clip(tmp_path / "in.mov", panning_frames(), audio=False)
     output, adapted = tmp_path / "out.mov", tmp_path / "adapted.safetensors"
     weights_digest = sha256(flow_weights)
     code = run(
@@ -105,7 +89,7 @@ def test_frames_adapt(tmp_path: Path, flow_weights: Path, capsys) -> None:
 def test_save_adapted_never_overwrites_the_weights_or_the_input(
     tmp_path: Path, flow_weights: Path, capsys
 ) -> None:
-    source = write_clip(tmp_path / "in.mov", panning_frames(8))
+    source = make_clip(tmp_path / "in.mov", panning_frames(8), audio=False)
     digest = sha256(flow_weights)
     code = run(
         "video", source, "-o", tmp_path / "out.mov", "--weights", flow_weights,
@@ -125,7 +109,7 @@ def test_an_interrupted_conversion_resumes_with_the_finished_adaptation(
     import sepconv.video
     from sepconv.engine import adapt as adapt_module
 
-    source = write_clip(tmp_path / "in.mov", panning_frames())
+    source = make_clip(tmp_path / "in.mov", panning_frames(), audio=False)
     output = tmp_path / "out.mov"
     command = (
         "video", source, "-o", output, "--codec", "png", "--weights", flow_weights,

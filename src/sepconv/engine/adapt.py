@@ -95,8 +95,8 @@ class AdaptSettings:
             on their short side. The guard scores the scales trained on.
         choose_prior: for a model with a motion prior, first score it on the held-out triplets
             with each of :data:`PRIOR_CHOICES` (bilinear warps are softer, which suits noisy
-            footage, bicubic ones sharper; DIS refined to full resolution or not) and adapt
-            the best; the network's weights are unchanged by the choice.
+            footage, bicubic ones sharper) and adapt the best; the network's weights are
+            unchanged by the choice.
         checks: the training time (or ``steps``) is cut into this many equal parts; after
             each the held-out triplets are scored, and the best weights seen are the result
             (early stopping: a small clip is soon overfitted).
@@ -272,12 +272,10 @@ def _score(interpolator: Any, items: list[FrameTriplet]) -> float:
     return evaluate(interpolator.interpolate, items).psnr
 
 
-#: The motion-prior settings ``choose_prior`` tries: each warp interpolation, with DIS refined
-#: to full resolution (0) or stopped at its preset's finest scale (-1: smoother flow, faster).
-PRIOR_CHOICES: dict[str, tuple[Any, ...]] = {
-    "warp_interpolation": ("linear", "cubic"),
-    "flow_finest_scale": (0, -1),
-}
+#: The motion-prior settings ``choose_prior`` tries: each warp interpolation. (Also choosing
+#: DIS's finest scale scored lower on benchmarks/adapt.py's clips, 2026-12-01: the held-out
+#: triplets, at twice the task's motion, favour smoother flow than the task does.)
+PRIOR_CHOICES: dict[str, tuple[Any, ...]] = {"warp_interpolation": ("linear", "cubic")}
 
 
 def prior_variants(model: Any) -> list[Any]:
@@ -303,15 +301,10 @@ def prior_variants(model: Any) -> list[Any]:
 
 
 def _describe_prior(config: Any) -> str:
-    """Words for a motion prior ("linear warps, full-resolution DIS"; "" without one)."""
+    """Words for the motion-prior settings of :data:`PRIOR_CHOICES` ("linear warps"; "" for a
+    family without a motion prior)."""
     interpolation = getattr(config, "warp_interpolation", None)
-    if interpolation is None:
-        return ""
-    scale = getattr(config, "flow_finest_scale", -1)
-    depth = {0: "full-resolution DIS", -1: "DIS at its preset's finest scale"}.get(
-        scale, f"DIS to scale {scale}"
-    )
-    return f"{interpolation} warps, {depth}"
+    return "" if interpolation is None else f"{interpolation} warps"
 
 
 def _train_config(model: Any, settings: AdaptSettings, crop: int, output_dir: Path, device: Any):
