@@ -307,7 +307,15 @@ def _describe_prior(config: Any) -> str:
     return "" if interpolation is None else f"{interpolation} warps"
 
 
-def _train_config(model: Any, settings: AdaptSettings, crop: int, output_dir: Path, device: Any):
+def _train_config(
+    model: Any,
+    settings: AdaptSettings,
+    crop: int,
+    output_dir: Path,
+    device: Any,
+    *,
+    checkpoint_seconds: float,
+):
     from sepconv.engine.config import TrainConfig
     from sepconv.inference import resolve_precision
     from sepconv.ops.cpu import cpu_kernel_available
@@ -329,7 +337,7 @@ def _train_config(model: Any, settings: AdaptSettings, crop: int, output_dir: Pa
         ema_decay=0.0,
         seed=settings.seed,
         checkpoint_every_steps=0,
-        checkpoint_every_seconds=10.0,
+        checkpoint_every_seconds=checkpoint_seconds,
         validate_every_steps=0,
         output_dir=str(output_dir),
         log_every_steps=10**9,
@@ -444,10 +452,10 @@ def adapt(
     started = time.perf_counter()
     model = interpolator.model
     result = AdaptResult(interpolator=interpolator)
-    train, held = adaptation_triplets(clip, settings.held_out)
     if clip.frames.shape[0] == 0:
         result.skipped = "fewer than three frames read"
         return result
+    train, held = adaptation_triplets(clip, settings.held_out)
     crop = _crop_size(settings, clip)
     scales = [(clip, 1.0)]
     if settings.half_scale > 0 and crop >= MIN_HALF_CROP:
@@ -504,7 +512,15 @@ def adapt(
                     start_model, start_psnr = variant, psnr
         result.prior = _describe_prior(start_model.config)
 
-        config = _train_config(start_model, settings, crop, folder, interpolator.device)
+        # Periodic checkpoints only where a resume can find them (not in a temporary folder).
+        config = _train_config(
+            start_model,
+            settings,
+            crop,
+            folder,
+            interpolator.device,
+            checkpoint_seconds=0.0 if temporary is not None else 10.0,
+        )
         trainer = Trainer(
             config, device=interpolator.device, log_stream=None, initial_model=start_model.float()
         )
