@@ -11,7 +11,9 @@ import hashlib
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,8 @@ def _whole_number_at_least(minimum: int):
 _positive_int = _whole_number_at_least(1)
 _factor = _whole_number_at_least(2)  # the type of --factor
 DEFAULT_ADAPT_SECONDS = 60.0
-ADAPT_READ_SECONDS = 15.0  # reading the input's frames for --adapt stops after this
+ADAPT_READ_SECONDS = 15.0  # reading the input's frames for --adapt stops after this...
+ADAPT_READ_SHARE = 0.2  # ...or after this share of the budget, which covers the reading too
 
 
 def _positive_seconds(text: str) -> float:
@@ -357,14 +360,29 @@ def adapt_work_folder(output: Path) -> Path:
     return output.parent / f".{output.name}.sepconv-adapt"
 
 
-def _adapt(args: argparse.Namespace, interpolator: Any, clip: Any, work: Path | None) -> Any:
-    """Run --adapt on ``clip``; print its line; write --save-adapted; the interpolator to use."""
+def _adapt(
+    args: argparse.Namespace, interpolator: Any, read_clip: Callable[..., Any], work: Path | None
+) -> Any:
+    """Read the input's windows with ``read_clip(max_seconds=...)`` and run --adapt on them
+    (the reading counts against the budget); print its line; write --save-adapted; return the
+    interpolator to use."""
     from sepconv.engine.adapt import AdaptSettings, adapt, save_adapted
 
     settings = AdaptSettings(seconds=args.adapt, steps=args.adapt_steps, seed=args.adapt_seed)
+    reading_started = time.perf_counter()
+    try:
+        clip = read_clip(max_seconds=min(ADAPT_READ_SECONDS, ADAPT_READ_SHARE * args.adapt))
+    except KeyboardInterrupt:
+        raise WorkInterruptedError("interrupted; nothing written") from None
     try:
         result = adapt(
-            interpolator, clip, settings, work_dir=work, resume=args.resume, quiet=args.quiet
+            interpolator,
+            clip,
+            settings,
+            work_dir=work,
+            resume=args.resume,
+            quiet=args.quiet,
+            reading_seconds=time.perf_counter() - reading_started,
         )
     except KeyboardInterrupt:
         raise WorkInterruptedError("interrupted during adaptation; nothing written") from None
@@ -442,11 +460,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.adapt is not None:
         from sepconv.video import video_windows
 
-        try:
-            clip = video_windows(args.input, max_seconds=ADAPT_READ_SECONDS)
-        except KeyboardInterrupt:
-            raise WorkInterruptedError("interrupted; nothing written") from None
-        interpolator = _adapt(args, interpolator, clip, work)
+        interpolator = _adapt(args, interpolator, partial(video_windows, args.input), work)
     try:
         summary = convert_video(
             args.input,
@@ -507,11 +521,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
     if args.adapt is not None:
         from sepconv.video import sequence_windows
 
-        try:
-            clip = sequence_windows(files, max_seconds=ADAPT_READ_SECONDS)
-        except KeyboardInterrupt:
-            raise WorkInterruptedError("interrupted; nothing written") from None
-        interpolator = _adapt(args, interpolator, clip, None)
+        interpolator = _adapt(args, interpolator, partial(sequence_windows, files), None)
     count = convert_sequence(
         files,
         output,

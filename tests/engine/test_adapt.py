@@ -137,6 +137,15 @@ def test_the_best_check_is_kept() -> None:
     assert result.psnr_after >= result.psnr_before
 
 
+def test_the_reading_time_counts_against_the_budget() -> None:
+    """A budget already spent on reading the clip leaves no time to train (the scoring of the
+    starting weights still runs, so the guard has its before-PSNR)."""
+    settings = tiny_settings(seconds=30.0, steps=None, choose_prior=False)
+    result = adapt(base_interpolator(), moving_clip(), settings, quiet=True, reading_seconds=30.0)
+    assert result.steps == 0 and not result.kept and result.seconds >= 30.0
+    assert result.psnr_before == result.psnr_before  # scored, not NaN
+
+
 def test_a_static_clip_is_skipped_not_refused() -> None:
     clip = moving_clip(speed=0)
     base = base_interpolator()

@@ -20,12 +20,13 @@ triplets skipped). Their two inputs are two frame intervals apart, twice the mot
 interpolation the clip is adapted for, so by default the crops are cut from the clip
 downscaled by two (``half_scale``), where a triplet moves as much as the task.
 
-Budget: ``seconds`` is the whole adaptation, reading excluded: the scoring and the training
-between the checks (each part's share leaves time for the scoring still to come, timed on the
-first). ``steps`` caps the optimizer steps and then places the checks at fixed steps; with the
-same seed and the same step count an adaptation is the same, bit for bit on the CPU (the time
-budget alone decides how many steps a machine gets through, so :attr:`AdaptResult.steps` is
-recorded for rerunning it).
+Budget: ``seconds`` is the whole adaptation: the reading of the clip when the caller passes its
+time (``reading_seconds``; the command line does), the scoring and the training between the
+checks (each part's share leaves time for the scoring still to come, timed on the first).
+``steps`` caps the optimizer steps and then places the checks at fixed steps; with the same
+seed and the same step count an adaptation is the same, bit for bit on the CPU (the time budget
+alone decides how many steps a machine gets through, so :attr:`AdaptResult.steps` is recorded
+for rerunning it).
 
 Interruption: with a ``work_dir`` the trainer checkpoints there; Ctrl-C stops after the step
 in flight, saves and raises :class:`~sepconv.errors.WorkInterruptedError`, and ``resume=True``
@@ -424,6 +425,7 @@ def adapt(
     work_dir: Path | str | None = None,
     resume: bool = False,
     quiet: bool = False,
+    reading_seconds: float = 0.0,
 ) -> AdaptResult:
     """Fine-tune a copy of ``interpolator``'s model on ``clip`` (see the module docstring).
 
@@ -437,6 +439,8 @@ def adapt(
             temporary folder, removed at the end, when None).
         resume: continue the adaptation stored in ``work_dir`` (a finished one is reused).
         quiet: no progress bar.
+        reading_seconds: time already spent reading ``clip``, counted against
+            ``settings.seconds`` (so that the budget bounds what the user waits for).
 
     Returns:
         The result; its ``interpolator`` is the one to use.
@@ -449,7 +453,7 @@ def adapt(
     from sepconv.models.checkpoint import load_weights, save_safetensors
 
     settings = settings or AdaptSettings()
-    started = time.perf_counter()
+    started = time.perf_counter() - max(0.0, reading_seconds)
     model = interpolator.model
     result = AdaptResult(interpolator=interpolator)
     if clip.frames.shape[0] == 0:
