@@ -25,8 +25,7 @@ Source (Pillow mode)                   mode            bit_depth  Array returned
 =====================================  ==============  =========  =============================
 
 [*] Pillow only decodes 16-bit colour images to 8 bits, so these are decoded again with OpenCV
-(``opencv-python-headless``) to keep their precision; without OpenCV they are refused with an
-:class:`~sepconv.errors.InputError` rather than silently truncated.
+(``opencv-python-headless``, a dependency) to keep their precision.
 
 The EXIF orientation tag is applied (like :func:`PIL.ImageOps.exif_transpose`), so
 ``ImageInfo.height``/``width`` are those of the upright image. ICC profiles are not applied.
@@ -40,8 +39,9 @@ Writing (:func:`write_image`) -- the format comes from the extension:
 ====================  ==========================================================================
 Extension             What is written
 ====================  ==========================================================================
-``.png``              gray / gray+alpha / RGB / RGBA, 8 or 16 bits, as given by the ImageInfo
-``.tif``, ``.tiff``   same as PNG; 16-bit colour needs OpenCV (gray+alpha is then written as RGBA)
+``.png``              gray / gray+alpha / RGB / RGBA, 8 or 16 bits, as given by the ImageInfo;
+                      16 bits are written by OpenCV, which has no gray+alpha: RGBA instead
+``.tif``, ``.tiff``   same as PNG
 ``.jpg``, ``.jpeg``   8-bit gray or RGB, quality 95, no chroma subsampling; alpha is dropped
 ``.bmp``              8-bit gray or RGB; alpha is dropped (BMP readers ignore it)
 ``.webp``             8-bit RGB / RGBA, lossless; gray is stored as RGB
@@ -59,8 +59,6 @@ import io
 import os
 import secrets
 import stat
-import struct
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +95,6 @@ _WRITE_FORMATS: dict[str, tuple[str, bool]] = {
 }
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_COLOR_TYPES: dict[str, int] = {"gray": 0, "gray_alpha": 4, "rgb": 2, "rgba": 6}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -260,13 +257,8 @@ def _needs_16bit_color(im: Image.Image, data: bytes) -> bool:
 
 def _decode_16bit_color(data: bytes, where: str, size: tuple[int, int], alpha: bool) -> np.ndarray:
     """Decode a 16-bit colour image with OpenCV; returns uint16 RGB(A), ``H x W x (3|4)``."""
-    try:
-        import cv2
-    except Exception:  # ImportError, or a broken OpenCV install
-        raise InputError(
-            f"cannot read image {where}: 16-bit colour images need OpenCV to keep their precision "
-            "(pip install opencv-python-headless)"
-        ) from None
+    import cv2
+
     try:
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except Exception as exc:  # cv2.error
@@ -507,28 +499,6 @@ def check_output_path(
     return resolved
 
 
-def _png16_bytes(samples: np.ndarray) -> bytes:
-    """Encode ``H x W x C`` uint16 samples (C 1..4) as a 16-bit PNG (Pillow cannot)."""
-    height, width, channels = samples.shape
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(samples.astype(">u2")).view(np.uint8).reshape(height, -1)
-    up = rows.copy()
-    up[1:] -= rows[:-1]  # PNG "Up" filter (type 2), bytewise modulo 256
-    raw = np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1).tobytes()
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(tag + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
-    return (
-        _PNG_SIGNATURE
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
 def _check_array(array: np.ndarray) -> np.ndarray:
     """Validate a float ``H x W x (3|4)`` image array (programming errors -> ValueError)."""
     array = np.asarray(array)
@@ -600,8 +570,8 @@ def write_image(
 def _pick_writer(fmt: str, samples: np.ndarray, where: str) -> Callable[[Path], None]:
     """Return a function that writes ``samples`` (uint8/uint16 ``H x W x C``) to a path."""
     channels = samples.shape[2]
-    if samples.dtype == np.uint16 and (fmt == "PNG" or channels > 1):
-        data = _png16_bytes(samples) if fmt == "PNG" else _tiff16_bytes(samples, where)
+    if samples.dtype == np.uint16:  # Pillow cannot write 16-bit colour, nor 16-bit gray PNG
+        data = _encode_16bit(samples, fmt, where)
 
         def write_bytes(target: Path) -> None:
             with open(target, "wb") as handle:
@@ -628,22 +598,28 @@ def _pick_writer(fmt: str, samples: np.ndarray, where: str) -> Callable[[Path], 
     return write_pil
 
 
-def _tiff16_bytes(samples: np.ndarray, where: str) -> bytes:
-    """Encode 16-bit colour samples as TIFF with OpenCV (gray+alpha becomes RGBA)."""
-    try:
-        import cv2
-    except Exception:
-        raise OutputError(
-            f"cannot write {where}: 16-bit colour TIFF needs OpenCV "
-            "(pip install opencv-python-headless); write a .png instead"
-        ) from None
+def _encode_16bit(samples: np.ndarray, fmt: str, where: str) -> bytes:
+    """Encode uint16 ``H x W x C`` samples (C 1..4) as a 16-bit PNG or TIFF with OpenCV.
+
+    OpenCV has no gray+alpha layout, so C = 2 is written as RGBA with the gray repeated (no
+    precision is lost; the file then reads back as ``rgba``).
+    """
+    import cv2
+
     if samples.shape[2] == 2:
         samples = samples[..., [0, 0, 0, 1]]
-    bgr = np.ascontiguousarray(samples[..., [2, 1, 0, 3][: samples.shape[2]]])
+    channels = samples.shape[2]
+    # OpenCV orders colour channels BGR(A).
+    pixels = np.ascontiguousarray(
+        samples[..., 0] if channels == 1 else samples[..., [2, 1, 0, 3][:channels]]
+    )
+    extension, options = (
+        (".png", [cv2.IMWRITE_PNG_COMPRESSION, 6]) if fmt == "PNG" else (".tiff", [])
+    )
     try:
-        ok, encoded = cv2.imencode(".tiff", bgr)
+        ok, encoded = cv2.imencode(extension, pixels, options)
     except Exception as exc:  # cv2.error
         raise OutputError(f"cannot write {where}: OpenCV failed: {_reason(exc)}") from None
     if not ok:
-        raise OutputError(f"cannot write {where}: OpenCV could not encode the TIFF")
+        raise OutputError(f"cannot write {where}: OpenCV could not encode the image")
     return encoded.tobytes()
