@@ -15,5 +15,5 @@ def test_help_lists_the_options():
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True
     )
-    for option in ("--repeat", "--pairs", "--precision", "--cli-args", "--weights"):
+    for option in ("--repeat", "--pairs", "--precision", "--cli-args", "--weights", "--isa"):
         assert option in completed.stdout

@@ -14,10 +14,10 @@ them (read in place, transposed block by block in cache); :func:`forward_bfloat1
 also reads a bfloat16 network's kernels without casting them first.
 
 The kernel is a small C file compiled once per machine with the system C compiler
-(``cc``/``gcc``/``clang`` or ``$CC``, ``-O3 -march=native``; well under a second) into a user
-cache folder (``$SEPCONV_CACHE_DIR``, default a private ``sepconv-UID`` folder in the system
-temp folder, under ``kernels/``; the
-file name hashes the source, flags, compiler and CPU flags) and loaded with ctypes: no torch
+(``cc``/``gcc``/``clang`` or ``$CC``, ``-O3 -march=native``, or ``-march=$SEPCONV_CPU_MARCH``;
+well under a second) into a user cache folder (``$SEPCONV_CACHE_DIR``, default a private
+``sepconv-UID`` folder in the system temp folder, under ``kernels/``; the file name hashes
+the source, flags, compiler and CPU flags) and loaded with ctypes: no torch
 headers, nothing built at install time. Where no compiler works the backend reports itself
 unavailable (:func:`cpu_kernel_error` says why) and the Interpolator keeps the reference op.
 
@@ -47,7 +47,15 @@ from torch import Tensor
 from sepconv.ops import reference
 
 CACHE_DIR_ENV = "SEPCONV_CACHE_DIR"
-_CFLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu99", "-fno-math-errno")
+#: The target CPU of the build (``-march=``), default ``native``: e.g. ``x86-64-v3`` (AVX2 and
+#: FMA, no AVX-512) to build and measure what an AVX2-only CPU runs.
+MARCH_ENV = "SEPCONV_CPU_MARCH"
+_CFLAGS = ("-O3", "-shared", "-fPIC", "-std=gnu99", "-fno-math-errno")
+
+
+def _cflags() -> tuple[str, ...]:
+    return (*_CFLAGS, f"-march={os.environ.get(MARCH_ENV) or 'native'}")
+
 
 # out[b, c, y, x] = sum_i v[b, i, y, x] * (sum_j h[b, j, y, x] * frame[b, c, y + i, x + j]),
 # in this order (the reference's). BLOCK pixels of one row at a time, NC channels at once.
@@ -320,7 +328,7 @@ def _build(compiler: str, target: Path) -> None:
         source.write_text(_SOURCE)
         built = Path(scratch) / target.name
         subprocess.run(
-            [compiler, *_CFLAGS, str(source), "-o", str(built)],
+            [compiler, *_cflags(), str(source), "-o", str(built)],
             check=True,
             capture_output=True,
             text=True,
@@ -339,7 +347,7 @@ def _load() -> ctypes.CDLL | None:
             compiler = _compiler()
             if compiler is None:
                 raise RuntimeError("no C compiler found (cc, gcc or clang; or set CC)")
-            key = "\n".join([_SOURCE, " ".join(_CFLAGS), compiler, _cpu_signature()])
+            key = "\n".join([_SOURCE, " ".join(_cflags()), compiler, _cpu_signature()])
             digest = hashlib.sha256(key.encode()).hexdigest()[:20]
             target = _cache_dir() / f"sepconv_cpu_{digest}.so"
             if not target.exists():
