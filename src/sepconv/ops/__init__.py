@@ -10,9 +10,10 @@ Backends:
     ``auto``       ``triton`` for CUDA tensors, ``reference`` otherwise (the Interpolator's
                    ``optimize=True`` picks ``cpu`` on CPUs where it builds).
 
-Calls where no input needs a gradient go through one custom operator
-(:mod:`sepconv.ops.library`), so ``torch.compile`` can compile a network around it in one
-graph; calls that need gradients use the backends' autograd Functions.
+Calls where no input needs a gradient run the backend's forward (:func:`backend_forward`);
+under ``torch.compile`` they go through one custom operator (:mod:`sepconv.ops.library`), so a
+network compiles around it in one graph. Calls that need gradients use the backends' autograd
+Functions.
 """
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ def _concrete(backend: str, device_type: str) -> str:
     return backend
 
 
+def backend_forward(frame: Tensor, vertical: Tensor, horizontal: Tensor, backend: str) -> Tensor:
+    """Forward pass of a resolved `backend` ("reference", "triton" or "cpu"), no autograd
+    (shapes as in :func:`separable_local_conv`)."""
+    if backend == "triton":
+        from sepconv.ops.triton_kernels import triton_forward
+
+        return triton_forward(frame.contiguous(), vertical.contiguous(), horizontal.contiguous())
+    if backend == "cpu":
+        from sepconv.ops.cpu import forward
+
+        return forward(frame, vertical, horizontal)
+    if backend == "reference":
+        from sepconv.ops.reference import forward
+
+        return forward(frame, vertical, horizontal)
+    raise ValueError(f"unknown resolved backend {backend!r}")
+
+
 def separable_local_conv(
     frame: Tensor, vertical: Tensor, horizontal: Tensor, *, backend: Backend = "auto"
 ) -> Tensor:
@@ -143,10 +162,14 @@ def separable_local_conv(
     if not (
         torch.is_grad_enabled() and any(t.requires_grad for t in (frame, vertical, horizontal))
     ):
-        # Inference: one custom operator, opaque to torch.compile (see sepconv.ops.library).
-        from sepconv.ops.library import separable_local_conv_forward
+        if torch.compiler.is_compiling():
+            # One custom operator, opaque to torch.compile (see sepconv.ops.library).
+            from sepconv.ops.library import separable_local_conv_forward
 
-        return separable_local_conv_forward(frame, vertical, horizontal, chosen)
+            return separable_local_conv_forward(frame, vertical, horizontal, chosen)
+        # Eager inference calls the forward itself: the operator's first call imports
+        # torch._dynamo, over a second of a one-shot command's start-up.
+        return backend_forward(frame, vertical, horizontal, chosen)
     if chosen == "triton":
         from sepconv.ops.triton_kernels import separable_local_conv_triton
 
@@ -163,6 +186,7 @@ def separable_local_conv(
 __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
+    "backend_forward",
     "check_inputs",
     "resolve_backend",
     "separable_local_conv",

@@ -5,11 +5,13 @@ forward pass of the named backend ("reference", "triton" or "cpu", already resol
 a fake (meta) implementation, so ``torch.compile`` treats it as one opaque node with known
 output shape instead of tracing into Triton launches, ctypes calls or tap loops: the network
 around it compiles as one graph (``fullgraph=True``). It has no autograd formula; the
-dispatch point (:func:`sepconv.ops.separable_local_conv`) uses it only when no input needs a
-gradient and keeps the autograd Functions for training.
+dispatch point (:func:`sepconv.ops.separable_local_conv`) uses it only under ``torch.compile``
+when no input needs a gradient (eager calls run :func:`sepconv.ops.backend_forward` without
+it: the operator's first call imports ``torch._dynamo``) and keeps the autograd Functions for
+training.
 
 The operator is registered when this module is first imported (by the dispatch point, on the
-first gradient-free call), not when ``sepconv`` is imported.
+first gradient-free call under ``torch.compile``), not when ``sepconv`` is imported.
 """
 
 from __future__ import annotations
@@ -25,19 +27,9 @@ def separable_local_conv_forward(
     frame: Tensor, vertical: Tensor, horizontal: Tensor, backend: str
 ) -> Tensor:
     """Forward pass of `backend` (shapes as in :func:`sepconv.ops.separable_local_conv`)."""
-    if backend == "triton":
-        from sepconv.ops.triton_kernels import triton_forward
+    from sepconv.ops import backend_forward
 
-        return triton_forward(frame.contiguous(), vertical.contiguous(), horizontal.contiguous())
-    if backend == "cpu":
-        from sepconv.ops.cpu import forward
-
-        return forward(frame, vertical, horizontal)
-    if backend == "reference":
-        from sepconv.ops.reference import forward
-
-        return forward(frame, vertical, horizontal)
-    raise ValueError(f"unknown resolved backend {backend!r}")
+    return backend_forward(frame, vertical, horizontal, backend)
 
 
 @separable_local_conv_forward.register_fake
