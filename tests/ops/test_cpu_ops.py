@@ -240,6 +240,36 @@ def test_bfloat16_kernels_are_read_exactly_as_if_cast_first(batch, channels, hei
     assert actual is not None and torch.equal(actual, expected)
 
 
+def _sliced_from_one_head(vertical, horizontal):
+    """The two kernels as channel slices of one channels_last (B, 4K, H, W) tensor, the layout
+    of a network whose single head predicts all four kernels."""
+    kernel = vertical.shape[1]
+    head = torch.cat([vertical, horizontal, horizontal, vertical], dim=1)
+    head = head.contiguous(memory_format=torch.channels_last)
+    return head[:, :kernel], head[:, kernel : 2 * kernel]
+
+
+@needs_kernel
+@pytest.mark.parametrize(("batch", "channels", "height", "width", "kernel"), SHAPES[1:])
+def test_kernels_sliced_from_one_channels_last_head_are_read_in_place(
+    batch, channels, height, width, kernel
+):
+    frame, vertical, horizontal = local_conv_inputs(batch, channels, height, width, kernel)
+    expected = separable_local_conv_naive(frame, vertical, horizontal)
+    sliced = _sliced_from_one_head(vertical, horizontal)
+    stride = cpu_ops._pixel_stride(*sliced)
+    assert stride == (4 * kernel if kernel > 1 else None)  # read in place, no copies
+    torch.testing.assert_close(cpu_ops.forward(frame, *sliced), expected, rtol=1e-12, atol=1e-12)
+    frame32 = frame.float()
+    bfloat = _sliced_from_one_head(vertical.to(torch.bfloat16), horizontal.to(torch.bfloat16))
+    actual = cpu_ops.forward_bfloat16_kernels(frame32, *bfloat)
+    if width < 16 or kernel == 1:
+        assert actual is None
+        return
+    assert actual is not None and cpu_ops._pixel_stride(*bfloat) == 4 * kernel
+    assert torch.equal(actual, cpu_ops.forward(frame32, *(t.float() for t in bfloat)))
+
+
 def test_bfloat16_kernel_path_refuses_what_it_does_not_handle():
     frame, vertical, horizontal = local_conv_inputs(1, 3, 4, 20, 3, torch.float32)
     contiguous = [tensor.to(torch.bfloat16) for tensor in (vertical, horizontal)]

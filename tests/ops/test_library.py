@@ -50,3 +50,23 @@ def test_the_whole_network_compiles_as_one_graph(backend):
     )
     with torch.no_grad():
         torch.testing.assert_close(compiled(first, second), model(first, second))
+
+
+def test_eager_inference_leaves_torch_dynamo_unimported():
+    """The custom operator's first call imports torch._dynamo (over a second); eager inference
+    must not pay that, so a one-shot command starts fast."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from sepconv.ops import separable_local_conv\n"
+        "frame, kernels = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 6, 6)\n"
+        "with torch.no_grad():\n"
+        "    separable_local_conv(frame, kernels, kernels, backend='reference')\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "False"

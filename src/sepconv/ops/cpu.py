@@ -157,23 +157,25 @@ void sepconv_forward_##SUFFIX(const T *frame, const T *vert, const T *horiz, T *
     }                                                                                        \
 }
 
-/* Kernels (B, H, W, K) contiguous (channels_last) of element type KT, W >= BLOCK: each
-   block's taps are first transposed (and converted by LOAD) into (K, BLOCK) buffers. */
+/* Kernels of element type KT with each pixel's K taps adjacent and pixels S >= K elements
+   apart ((B, H, W, K) channels_last when S = K; S > K for K channels sliced out of a wider
+   channels_last tensor), W >= BLOCK: each block's taps are first transposed (and converted
+   by LOAD) into (K, BLOCK) buffers. */
 #define DEFINE_NHWC(T, KT, NAME, SUFFIX, LOAD)                                               \
 void NAME(const T *frame, const KT *vert, const KT *horiz, T *out, int64_t B, int64_t C,      \
-          int64_t H, int64_t W, int64_t K, int64_t row_begin, int64_t row_end) {              \
+          int64_t H, int64_t W, int64_t K, int64_t S, int64_t row_begin, int64_t row_end) {   \
     (void)B;                                                                                 \
     T vt[K * BLOCK], ht[K * BLOCK];                                                          \
     for (int64_t r = row_begin; r < row_end; ++r) {                                          \
         const int64_t b = r / H, y = r % H;                                                  \
         for (int64_t x0 = 0; x0 < W; x0 += BLOCK) {                                          \
             const int64_t x = x0 + BLOCK <= W ? x0 : W - BLOCK;                              \
-            const KT *vs = vert + ((b * H + y) * W + x) * K;                                 \
-            const KT *hs = horiz + ((b * H + y) * W + x) * K;                                \
+            const KT *vs = vert + ((b * H + y) * W + x) * S;                                 \
+            const KT *hs = horiz + ((b * H + y) * W + x) * S;                                \
             for (int p = 0; p < BLOCK; ++p)                                                  \
                 for (int64_t t = 0; t < K; ++t) {                                            \
-                    vt[t * BLOCK + p] = LOAD(vs[p * K + t]);                                 \
-                    ht[t * BLOCK + p] = LOAD(hs[p * K + t]);                                 \
+                    vt[t * BLOCK + p] = LOAD(vs[p * S + t]);                                 \
+                    ht[t * BLOCK + p] = LOAD(hs[p * S + t]);                                 \
                 }                                                                            \
             CHANNELS(SUFFIX, vt, ht, BLOCK, x);                                              \
         }                                                                                    \
@@ -353,11 +355,14 @@ def _load() -> ctypes.CDLL | None:
             if not target.exists():
                 _build(compiler, target)
             library = ctypes.CDLL(str(target))
-            names = [*_FUNCTIONS.values(), *map(_nhwc, _FUNCTIONS.values()), _BF16_KERNELS]
-            for name in names:
+            for name in _FUNCTIONS.values():
                 function = getattr(library, name)
                 function.restype = None
                 function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7
+            for name in [*map(_nhwc, _FUNCTIONS.values()), _BF16_KERNELS]:  # and a pixel stride
+                function = getattr(library, name)
+                function.restype = None
+                function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 8
             for name in _BACKWARD_FUNCTIONS.values():
                 function = getattr(library, name)
                 function.restype = None
@@ -413,8 +418,11 @@ def _run_rows(function: Any, pointers: tuple[int, ...], sizes: tuple[int, ...], 
         job.result()
 
 
-def _launch(name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
-    """Run the forward C function `name` on dense tensors."""
+def _launch(
+    name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor, stride: int | None = None
+) -> Tensor:
+    """Run the forward C function `name` on dense tensors (the channels_last functions with
+    the kernels' pixel ``stride``, see :func:`_pixel_stride`)."""
     library = _load()
     assert library is not None
     batch, channels = frame.shape[:2]
@@ -424,6 +432,8 @@ def _launch(name: str, frame: Tensor, vertical: Tensor, horizontal: Tensor) -> T
         return out
     pointers = (frame.data_ptr(), vertical.data_ptr(), horizontal.data_ptr(), out.data_ptr())
     sizes = (batch, channels, height, width, kernel_size)
+    if stride is not None:
+        sizes = (*sizes, stride)
     _run_rows(getattr(library, name), pointers, sizes, batch * height)
     return out
 
@@ -462,11 +472,23 @@ def backward_kernels(
     return grad_vertical, grad_horizontal
 
 
-def _is_channels_last(*tensors: Tensor) -> bool:
-    return all(
-        tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
-        for tensor in tensors
-    )
+def _pixel_stride(vertical: Tensor, horizontal: Tensor) -> int | None:
+    """The distance S between neighbouring pixels' taps when both kernels (B, K, H, W) keep
+    each pixel's K taps adjacent and the pixels dense, S >= K apart (channels_last: S = K; K
+    channels sliced out of a wider channels_last tensor, as from a network whose one head
+    predicts all four kernels: S > K); None for other layouts, plain contiguous ones included.
+    """
+    if vertical.stride() != horizontal.stride() or vertical.shape != horizontal.shape:
+        return None
+    batch, kernel_size, height, width = vertical.shape
+    batch_stride, tap_stride, row_stride, stride = vertical.stride()
+    if tap_stride != 1 or kernel_size == 1 or stride < kernel_size:
+        return None
+    if (height > 1 and row_stride != width * stride) or (
+        batch > 1 and batch_stride != height * width * stride
+    ):
+        return None
+    return stride
 
 
 def forward(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
@@ -477,11 +499,11 @@ def forward(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
     name = _FUNCTIONS[frame.dtype]
     # Kernels straight from a channels_last network are read as they are (no transposing
     # copies of 4 x K channels); everything else is made contiguous.
-    if vertical.shape[-1] >= _BLOCK and _is_channels_last(vertical, horizontal):
-        name = _nhwc(name)
-    else:
+    stride = _pixel_stride(vertical, horizontal) if vertical.shape[-1] >= _BLOCK else None
+    if stride is None:
         vertical, horizontal = vertical.contiguous(), horizontal.contiguous()
-    return _launch(name, frame.contiguous(), vertical, horizontal)
+        return _launch(name, frame.contiguous(), vertical, horizontal)
+    return _launch(_nhwc(name), frame.contiguous(), vertical, horizontal, stride)
 
 
 def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor | None:
@@ -500,7 +522,7 @@ def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor
         or horizontal.dtype != torch.bfloat16
         or frame.device.type != "cpu"
         or vertical.shape[-1] < _BLOCK
-        or not _is_channels_last(vertical, horizontal)
+        or _pixel_stride(vertical, horizontal) is None
     ):
         return None
     batch, kernel_size, height, width = vertical.shape
@@ -510,7 +532,8 @@ def forward_bfloat16_kernels(frame: Tensor, vertical: Tensor, horizontal: Tensor
             f"frame {tuple(frame.shape)} and kernels {tuple(vertical.shape)}, "
             f"{tuple(horizontal.shape)} do not fit (see sepconv.ops.separable_local_conv)"
         )
-    return _launch(_BF16_KERNELS, frame.contiguous(), vertical, horizontal)
+    stride = _pixel_stride(vertical, horizontal)
+    return _launch(_BF16_KERNELS, frame.contiguous(), vertical, horizontal, stride)
 
 
 def backward(
