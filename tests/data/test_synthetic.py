@@ -71,6 +71,34 @@ def test_zero_motion_gives_identical_frames() -> None:
     assert float(out["middle"].std()) > 0.01  # real content, not a constant
 
 
+def test_noise_is_independent_per_frame_and_off_by_default() -> None:
+    """With zero motion the three frames differ only by their own noise, of about the asked
+    standard deviation; without noise the batches are exactly those of the old config."""
+    still = {
+        "size": 32,
+        "max_translation": 0.0,
+        "affine_probability": 0.0,
+        "layer_probabilities": (1.0,),
+        "photometric_probability": 0.0,
+        "quantize": False,
+    }
+    photos = _textures()
+    clean = _sample(SyntheticMotionConfig(**still), photos, batch=16)
+    noisy = _sample(
+        SyntheticMotionConfig(**still, noise_probability=1.0, max_noise=0.02), photos, batch=16
+    )
+    difference = noisy["first"] - noisy["middle"]
+    assert float(difference.abs().mean()) > 1e-3  # each frame has its own noise
+    spread = float((noisy["middle"] - clean["middle"]).std())
+    assert 0.003 < spread < 0.02  # std uniform in [0, 0.02]: about 0.0115 overall
+    off = _sample(SyntheticMotionConfig(**SMALL, noise_probability=0.0, max_noise=0.05), photos)
+    base = _sample(SyntheticMotionConfig(**SMALL), photos)
+    for key in base:
+        assert torch.equal(off[key], base[key])
+    with pytest.raises(ValueError):
+        SyntheticMotionConfig(noise_probability=1.5)
+
+
 @pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
 def test_integer_translation_middle_is_shifted_first(mode: str) -> None:
     source = _textures(2, 80).float() / 255

@@ -82,6 +82,13 @@ class SyntheticMotionConfig:
         max_brightness: brightness change per half-step, uniform in +-(this), in [0, 1] units.
         max_contrast: contrast change per half-step, uniform in +-(this) (relative).
         mode: ``grid_sample`` interpolation, ``"bicubic"`` (sharper) or ``"bilinear"``.
+        noise_probability: probability that a triplet gets sensor-like noise: independent
+            Gaussian noise on each of its three frames (the middle one too, so that the noise
+            of a real ground truth is as unpredictable as it is in footage), before the
+            quantisation. 0 (the default) draws no extra random numbers, so the batches are
+            those of a config without it.
+        max_noise: the noise's standard deviation, uniform in [0, max_noise] per triplet, in
+            [0, 1] units (0.01 is 2.55 8-bit levels).
         quantize: round the frames to 8-bit levels, like decoded video frames.
         seed: seed of the generator used when :meth:`SyntheticMotion.sample` gets none.
     """
@@ -102,6 +109,8 @@ class SyntheticMotionConfig:
     max_brightness: float = 0.02
     max_contrast: float = 0.03
     mode: str = "bicubic"
+    noise_probability: float = 0.0
+    max_noise: float = 0.0
     quantize: bool = True
     seed: int = 0
 
@@ -116,6 +125,8 @@ class SyntheticMotionConfig:
             raise ValueError("layer_probabilities must sum to 1")
         if self.mode not in ("bicubic", "bilinear"):
             raise ValueError(f"mode must be 'bicubic' or 'bilinear', got {self.mode!r}")
+        if not 0.0 <= self.noise_probability <= 1.0 or self.max_noise < 0:
+            raise ValueError("need 0 <= noise_probability <= 1 and max_noise >= 0")
 
     @property
     def max_layers(self) -> int:
@@ -320,6 +331,9 @@ class SyntheticMotion:
     def _rand(self, generator: torch.Generator, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=generator, device=generator.device)
 
+    def _rand_normal(self, generator: torch.Generator, *shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator, device=generator.device)
+
     def _motion(self, generator: torch.Generator, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(count,2,2) linear part D and (count,2) translation v of random motions."""
         cfg = self.config
@@ -406,9 +420,14 @@ class SyntheticMotion:
         use = (pu[:, 0] < cfg.photometric_probability).float()
         brightness = cfg.max_brightness * (2 * pu[:, 1] - 1) * use
         contrast = cfg.max_contrast * (2 * pu[:, 2] - 1) * use
+        noise_std = None
+        if cfg.noise_probability > 0 and cfg.max_noise > 0:  # (no draws otherwise)
+            nu = self._rand(generator, batch_size, 2).to(**to)
+            noise_std = cfg.max_noise * nu[:, 1] * (nu[:, 0] < cfg.noise_probability).float()
+            noise = self._rand_normal(generator, len(TIMES), batch_size, 3, size, size).to(**to)
 
         frames = []
-        for t in TIMES:
+        for index, t in enumerate(TIMES):
             frame, _ = render_layer(
                 window,
                 linear,
@@ -439,6 +458,8 @@ class SyntheticMotion:
             gain = (1.0 + t * contrast)[:, None, None, None]
             offset = (t * brightness)[:, None, None, None]
             frame = (frame - 0.5) * gain + 0.5 + offset
+            if noise_std is not None:
+                frame = frame + noise_std[:, None, None, None] * noise[index]
             frame = frame.clamp_(0.0, 1.0)
             if cfg.quantize:
                 frame = frame.mul_(255.0).round_().div_(255.0)
