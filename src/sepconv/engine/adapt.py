@@ -81,7 +81,8 @@ class AdaptSettings:
     """How :func:`adapt` fine-tunes (see the module docstring).
 
     Attributes:
-        seconds: time budget of the adaptation in seconds (scoring and training).
+        seconds: time budget of the adaptation in seconds (scoring and training, and the
+            reading of the clip when :func:`adapt` is given its ``reading_seconds``).
         steps: at most this many optimizer steps (None: as many as the budget allows).
         lr: AdamW learning rate (constant after ``warmup_steps``).
         warmup_steps: linear learning-rate warmup.
