@@ -9,7 +9,8 @@
 #   --step 2 <the videos in $SEPCONV_DATA/videos> (needs ffmpeg); set STEP2 to elsewhere.
 # Every run scores the DIS flow baselines (bilinear and bicubic warps) in the same sepconv eval
 # call. HELD_OUT="clip names" (the clips a model was not trained on, as in its model card)
-# adds the triplets and frame-gap-2 triplets of those clips alone.
+# adds the triplets and frame-gap-2 triplets of those clips alone, scored plain and after
+# removing the global shift of each output (--align: the camera shake of hand-held clips).
 set -euo pipefail
 WEIGHTS="${1:?usage: scripts/evaluate_model.sh WEIGHTS [OUT]}"
 OUT="${2:-runs/eval}"
@@ -40,8 +41,10 @@ fi
 if [ -n "${HELD_OUT:-}" ]; then
   read -r -a clips <<< "$HELD_OUT"
   run held-out triplets "$DATA/triplets" "${BASELINES[@]}" --clips "${clips[@]}"
+  run held-out-aligned triplets "$DATA/triplets" "${BASELINES[@]}" --clips "${clips[@]}" --align
   if [ -d "$STEP2" ]; then
     run held-out-step2 triplets "$STEP2" "${BASELINES[@]}" --clips "${clips[@]}"
+    run held-out-step2-aligned triplets "$STEP2" "${BASELINES[@]}" --clips "${clips[@]}" --align
   fi
 fi
 for n in 2 8; do

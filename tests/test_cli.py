@@ -285,3 +285,17 @@ def test_eval_baseline_needs_no_weights(tiny_middlebury):
 def test_eval_on_a_missing_folder_fails_cleanly(tmp_path):
     result = run_cli("eval", "triplets", tmp_path / "nothing", "--method", "average")
     assert_clean_failure(result, 1, "nothing")
+
+
+def test_eval_align_scores_after_removing_the_global_shift(tmp_path, tiny_middlebury):
+    report = tmp_path / "aligned.json"
+    result = run_cli(
+        "eval", "middlebury", tiny_middlebury, "--method", "average", "--align", "--json", report,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "global alignment" in result.stdout and "dx" in result.stdout
+    import json
+
+    data = json.loads(report.read_text())
+    assert data["align"] is True
+    assert all(len(item["shift"]) == 2 for item in data["items"])

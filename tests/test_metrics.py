@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sepconv.metrics import interpolation_error, psnr, ssim, to_uint8
+from sepconv.metrics import (
+    ALIGN_MAX_SHIFT,
+    global_shift,
+    interpolation_error,
+    psnr,
+    shift_aligned,
+    ssim,
+    to_uint8,
+)
 
 
 def _frame(value: int, shape: tuple[int, int, int] = (16, 20, 3)) -> np.ndarray:
@@ -91,3 +100,56 @@ def test_to_uint8_torch() -> None:
 def test_to_uint8_rejects_other_types() -> None:
     with pytest.raises(TypeError):
         to_uint8([0.5])
+
+
+def _fixture_frame() -> np.ndarray:
+    from sepconv.engine.evaluate import load_rgb8
+
+    return load_rgb8(Path(__file__).parent / "fixtures" / "rubberwhale_frame10.png")
+
+
+def _moved(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    import cv2
+
+    moved = cv2.warpAffine(
+        frame.astype(np.float32),
+        np.float32([[1, 0, dx], [0, 1, dy]]),
+        (frame.shape[1], frame.shape[0]),
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+    return np.clip(np.rint(moved), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("dx, dy", [(-1.5, 0.75), (0.3, -0.2), (2.0, 1.0)])
+def test_global_shift_undoes_a_known_translation(dx: float, dy: float) -> None:
+    truth = _fixture_frame()
+    found = global_shift(truth, _moved(truth, dx, dy))
+    assert found == pytest.approx((-dx, -dy), abs=0.1)
+
+
+def test_shift_aligned_scores_what_the_translation_hides() -> None:
+    truth = _fixture_frame()
+    shaken = _moved(truth, 1.0, -0.5)
+    kept, aligned, shift = shift_aligned(truth, shaken)
+    margin = math.ceil(ALIGN_MAX_SHIFT)
+    assert kept.shape == aligned.shape == (100 - 2 * margin, 140 - 2 * margin, 3)
+    assert np.array_equal(kept, truth[margin:-margin, margin:-margin])
+    plain = psnr(kept, shaken[margin:-margin, margin:-margin])
+    assert psnr(kept, aligned) > plain + 10.0
+    assert shift == pytest.approx((-1.0, 0.5), abs=0.1)
+
+
+def test_shift_aligned_leaves_an_exact_estimate_alone() -> None:
+    truth = _fixture_frame()
+    kept, aligned, shift = shift_aligned(truth, truth.copy())
+    assert shift == (0.0, 0.0)
+    assert psnr(kept, aligned) == math.inf
+
+
+def test_shift_is_clamped_and_tiny_frames_are_refused() -> None:
+    truth = _fixture_frame()
+    dx, dy = global_shift(truth, _moved(truth, 7.0, 0.0), max_shift=2.0)
+    assert -2.0 <= dx <= 2.0 and -2.0 <= dy <= 2.0
+    with pytest.raises(ValueError, match="too small to align"):
+        shift_aligned(_random(shape=(14, 40, 3)), _random(1, shape=(14, 40, 3)))

@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Vimeo-90k layout: use tri_testlist.txt / tri_trainlist.txt (default: every folder)",
     )
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N items")
+    evaluate.add_argument(
+        "--align",
+        action="store_true",
+        help="score after removing the global sub-pixel translation between each output and "
+        "the truth (at most 4 px; 4 px borders not scored): camera shake that two frames "
+        "cannot predict. A diagnostic for hand-held footage, not comparable with published "
+        "scores",
+    )
     add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
 
@@ -212,9 +220,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for method in methods:
         predict, described, interpolator = _method_predictor(method, args)
         save_dir = args.save / method if args.save is not None and len(methods) > 1 else args.save
-        result = evaluate(predict, items, save_dir=save_dir, progress=progress)
+        result = evaluate(predict, items, save_dir=save_dir, progress=progress, align=args.align)
         print(file=sys.stderr)
-        print(f"{args.dataset} {args.directory}: {described}")
+        aligned = " (scored after global alignment)" if args.align else ""
+        print(f"{args.dataset} {args.directory}: {described}{aligned}")
         print(result.to_table())
         report = {"method": method, "description": described}
         if interpolator is not None:
@@ -232,6 +241,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "dataset": args.dataset,
             "directory": str(args.directory),
             "clips": args.clips,
+            "align": args.align,
             "sepconv_version": __version__,
             "torch_version": torch.__version__,
         }

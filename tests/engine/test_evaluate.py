@@ -129,3 +129,24 @@ def test_load_rgb8_converts_to_rgb(tmp_path: Path) -> None:
 
 def test_empty_result_means_are_nan() -> None:
     assert math.isnan(EvalResult().psnr)
+
+
+def test_aligned_evaluation_removes_a_global_shift(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    # A smooth random texture, so that a one-pixel roll is a clean translation.
+    texture = np.kron(rng.integers(0, 256, size=(8, 10, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    folder = tmp_path / "shaken"
+    for index, frame in enumerate([texture, texture, texture], start=1):
+        _write(folder / "clip_1" / f"im{index}.png", frame)
+    triplets = folder_triplets(folder)
+
+    def shaken(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        return np.roll(first, 1, axis=1)
+
+    plain = evaluate(shaken, triplets)
+    aligned = evaluate(shaken, triplets, align=True)
+    assert plain.rows[0].shift is None
+    assert aligned.rows[0].shift == pytest.approx((-1.0, 0.0), abs=0.1)
+    assert aligned.psnr > plain.psnr + 10.0
+    assert "dx" in aligned.to_table() and "dx" not in plain.to_table()
+    assert aligned.to_dict()["items"][0]["shift"] == aligned.rows[0].shift

@@ -55,13 +55,15 @@ def save_png_atomic(frame: np.ndarray, path: Path | str) -> None:
 
 @dataclass(frozen=True)
 class EvalRow:
-    """Scores of one item: PSNR in dB (inf if exact), SSIM, IE (0-255 RMS), predict seconds."""
+    """Scores of one item: PSNR in dB (inf if exact), SSIM, IE (0-255 RMS), predict seconds,
+    and, for an aligned evaluation, the translation ``(dx, dy)`` removed before scoring."""
 
     name: str
     psnr: float
     ssim: float
     ie: float
     seconds: float
+    shift: tuple[float, float] | None = None
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -101,20 +103,27 @@ class EvalResult:
         """A fixed-width text table: one line per item, then the mean line."""
         names = [row.name for row in self.rows] + ["mean"]
         width = max(len("item"), *(len(name) for name in names))
+        aligned = any(row.shift is not None for row in self.rows)
         header = f"{'item':<{width}}  {'PSNR':>7}  {'SSIM':>7}  {'IE':>6}  {'seconds':>8}"
+        if aligned:
+            header += f"  {'dx':>6}  {'dy':>6}"
         lines = [header, "-" * len(header)]
 
         def line(name: str, psnr: float, ssim: float, ie: float, seconds: float) -> str:
             return f"{name:<{width}}  {psnr:>7.2f}  {ssim:>7.4f}  {ie:>6.2f}  {seconds:>8.3f}"
 
         for row in self.rows:
-            lines.append(line(row.name, row.psnr, row.ssim, row.ie, row.seconds))
+            text = line(row.name, row.psnr, row.ssim, row.ie, row.seconds)
+            if row.shift is not None:
+                text += f"  {row.shift[0]:>6.2f}  {row.shift[1]:>6.2f}"
+            lines.append(text)
         lines.append("-" * len(header))
         lines.append(line("mean", self.psnr, self.ssim, self.ie, self.seconds))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: ``{"count", "mean": {psnr, ssim, ie, seconds}, "items": [...]}``.
+        """Plain data for JSON: ``{"count", "mean": {psnr, ssim, ie, seconds}, "items": [...]}``
+        (each item with ``shift`` as ``[dx, dy]`` when the evaluation was aligned).
 
         Values are Python floats; an exact reproduction has PSNR ``inf``, which ``json.dumps``
         writes as ``Infinity``.
@@ -127,8 +136,16 @@ class EvalResult:
                 "ie": self.ie,
                 "seconds": self.seconds,
             },
-            "items": [asdict(row) for row in self.rows],
+            "items": [_item(row) for row in self.rows],
         }
+
+
+def _item(row: EvalRow) -> dict[str, Any]:
+    """One row as plain data; ``shift`` only for an aligned evaluation."""
+    item = asdict(row)
+    if row.shift is None:
+        del item["shift"]
+    return item
 
 
 def _output_path(save_dir: Path, name: str) -> Path:
@@ -143,6 +160,7 @@ def evaluate(
     *,
     save_dir: Path | None = None,
     progress: Progress | None = None,
+    align: bool = False,
 ) -> EvalResult:
     """Interpolate every triplet with ``predict`` and score it against the true middle frame.
 
@@ -156,6 +174,11 @@ def evaluate(
             name becomes '_'), atomically; the folder is created.
         progress: called as ``progress(done, total, name)`` after each item (``done`` counts
             from 1).
+        align: score each prediction after the global sub-pixel translation that brings it
+            closest to the truth (at most :data:`sepconv.metrics.ALIGN_MAX_SHIFT` pixels;
+            both frames cropped by as much). Hand-held cameras shake between frames in a way
+            no two-frame method can predict; this scores everything else. Not comparable with
+            published scores.
 
     Returns:
         The per-item scores and their means.
@@ -197,13 +220,17 @@ def evaluate(
                 f"predict returned {got} for {triplet.name!r}, expected uint8 of shape "
                 f"{truth.shape}"
             )
+        scored_truth, scored, shift = (
+            metrics.shift_aligned(truth, estimate) if align else (truth, estimate, None)
+        )
         rows.append(
             EvalRow(
                 name=triplet.name,
-                psnr=metrics.psnr(truth, estimate),
-                ssim=metrics.ssim(truth, estimate),
-                ie=metrics.interpolation_error(truth, estimate),
+                psnr=metrics.psnr(scored_truth, scored),
+                ssim=metrics.ssim(scored_truth, scored),
+                ie=metrics.interpolation_error(scored_truth, scored),
                 seconds=seconds,
+                shift=shift,
             )
         )
         if save_dir is not None:
