@@ -299,3 +299,25 @@ def test_eval_align_scores_after_removing_the_global_shift(tmp_path, tiny_middle
     data = json.loads(report.read_text())
     assert data["align"] is True
     assert all(len(item["shift"]) == 2 for item in data["items"])
+
+
+def test_eval_by_clip_prints_one_row_per_clip(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("alpha_1", "alpha_2", "beta_7"):
+        for index in (1, 2, 3):
+            folder = tmp_path / "triplets" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            frame = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+            Image.fromarray(frame).save(folder / f"im{index}.png")
+    result = run_cli(
+        "eval", "triplets", tmp_path / "triplets", "--method", "average", "flow", "--by-clip",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("mean PSNR per clip:")[1].splitlines()
+    rows = [line.split() for line in table if line.startswith(("alpha", "beta"))]
+    assert [row[0] for row in rows] == ["alpha", "beta"]
+    assert [row[-1] for row in rows] == ["(2)", "(1)"]
+    assert "average" in table[1] and "flow" in table[1]

@@ -15,11 +15,14 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sepconv import __version__
 from sepconv.errors import InputError, SepconvError
 from sepconv.model_options import add_model_options, build_interpolator
+
+if TYPE_CHECKING:
+    from sepconv.engine.evaluate import EvalResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -94,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the truth (at most 4 px; 4 px borders not scored): camera shake that two frames "
         "cannot predict. A diagnostic for hand-held footage, not comparable with published "
         "scores",
+    )
+    evaluate.add_argument(
+        "--by-clip",
+        action="store_true",
+        help="also print the mean PSNR per clip (triplet folders named CLIP_FRAME), one "
+        "column per method",
     )
     add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_eval)
@@ -217,6 +226,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"\r[{done}/{total}] {name[:40]:<40}", end="", file=sys.stderr, flush=True)
 
     reports: dict[str, dict[str, Any]] = {}
+    results: dict[str, EvalResult] = {}
     for method in methods:
         predict, described, interpolator = _method_predictor(method, args)
         save_dir = args.save / method if args.save is not None and len(methods) > 1 else args.save
@@ -229,6 +239,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if interpolator is not None:
             report |= _model_report(args, interpolator)
         reports[method] = report | result.to_dict()
+        results[method] = result
+    if args.by_clip:
+        print(_clip_table(results))
     if len(methods) > 1:
         means = ", ".join(f"{m} {r['mean']['psnr']:.2f} dB" for m, r in reports.items())
         print(f"mean PSNR: {means}")
@@ -252,6 +265,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         with atomic_write(args.json) as temporary:
             Path(temporary).write_text(json.dumps(payload, indent=2))
     return EXIT_OK
+
+
+def _clip_table(results: dict[str, EvalResult]) -> str:
+    """Mean PSNR per clip (rows) and method (columns), then the count of triplets per clip."""
+    per_method = {method: result.by_clip() for method, result in results.items()}
+    clips = list(next(iter(per_method.values())))
+    width = max(len("clip"), *(len(clip) for clip in clips))
+    columns = [max(len(method), 7) for method in per_method]
+    header = f"{'clip':<{width}}" + "".join(
+        f"  {method:>{column}}" for method, column in zip(per_method, columns, strict=True)
+    )
+    lines = ["mean PSNR per clip:", header, "-" * (len(header) + 9)]
+    for clip in clips:
+        cells = "".join(
+            f"  {by_clip[clip].psnr:>{column}.2f}"
+            for by_clip, column in zip(per_method.values(), columns, strict=True)
+        )
+        count = len(next(iter(per_method.values()))[clip].rows)
+        lines.append(f"{clip:<{width}}{cells}  ({count})")
+    return "\n".join(lines)
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:

@@ -150,3 +150,16 @@ def test_aligned_evaluation_removes_a_global_shift(tmp_path: Path) -> None:
     assert aligned.psnr > plain.psnr + 10.0
     assert "dx" in aligned.to_table() and "dx" not in plain.to_table()
     assert aligned.to_dict()["items"][0]["shift"] == aligned.rows[0].shift
+
+
+def test_by_clip_groups_rows_by_clip() -> None:
+    from sepconv.engine.evaluate import EvalRow
+
+    rows = [
+        EvalRow(name, psnr, 0.9, 1.0, 0.1)
+        for name, psnr in [("tree_6", 30.0), ("vtest_50", 40.0), ("tree_17", 32.0)]
+    ]
+    groups = EvalResult(rows=rows).by_clip()
+    assert list(groups) == ["tree", "vtest"]
+    assert [row.name for row in groups["tree"].rows] == ["tree_6", "tree_17"]
+    assert groups["tree"].psnr == pytest.approx(31.0)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from sepconv import metrics
-from sepconv.data.triplets import FrameTriplet, Triplet
+from sepconv.data.triplets import FrameTriplet, Triplet, clip_name
 from sepconv.errors import InputError, OutputError
 from sepconv.imageio import atomic_write, read_image, to_uint8
 
@@ -98,6 +98,14 @@ class EvalResult:
     def seconds(self) -> float:
         """Mean seconds spent in ``predict`` per item."""
         return _mean([row.seconds for row in self.rows])
+
+    def by_clip(self) -> dict[str, EvalResult]:
+        """The rows grouped by the clip each triplet was cut from
+        (:func:`sepconv.data.triplets.clip_name`), clips in order of first appearance."""
+        groups: dict[str, list[EvalRow]] = {}
+        for row in self.rows:
+            groups.setdefault(clip_name(row.name), []).append(row)
+        return {clip: EvalResult(rows=rows) for clip, rows in groups.items()}
 
     def to_table(self) -> str:
         """A fixed-width text table: one line per item, then the mean line."""
