@@ -17,3 +17,35 @@ def test_help_lists_the_options():
     )
     for option in ("--repeat", "--pairs", "--precision", "--cli-args", "--weights", "--isa"):
         assert option in completed.stdout
+
+
+def _bench_module():
+    import importlib.util
+
+    sys.path.insert(0, str(SCRIPT.parent))  # for its `_common` import
+    try:
+        spec = importlib.util.spec_from_file_location("bench_cpu", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+def test_ratios_include_the_one_shot_floor():
+    bench = _bench_module()
+
+    def best(ms: float) -> dict:
+        return {"best_ms": ms}
+
+    result = {
+        "startup": {"import torch": best(1500.0)},
+        "reference": {"reference": best(5000.0), "prepare": best(1000.0)},
+        "fast": {"fast": best(1000.0), "video_per_frame": best(900.0)},
+        "one_shot_fast": best(4000.0),
+        "cli": best(4200.0),
+    }
+    ratios = bench.ratios(result)
+    assert bench.one_shot_floor_ms(result) == 2500.0
+    assert ratios["one-shot floor"] == 0.5
+    assert ratios["one-shot fast command"] == 0.8
