@@ -10,10 +10,13 @@ each with both neighbours.
 
 Per clip it prints the PSNR before and after (after: what the guard chose), the adapted
 weights' PSNR whether kept or not, the seconds spent reading and adapting, and whether the
-guard kept the result; then the mean gain and how many clips improved.
+guard kept the result; then the mean gain and how many clips improved. With ``--align`` it
+also scores before and after with ``evaluate(..., align=True)`` (each output's global shift
+removed: the camera shake of hand-held clips, see docs/evaluation.md) and prints that gain too.
 
     python benchmarks/adapt.py $SEPCONV_DATA/videos/*            # every clip, 60 s each
     python benchmarks/adapt.py CLIP --seconds 30 --json adapt.json
+    python benchmarks/adapt.py $SEPCONV_DATA/videos/* --align    # also scored aligned
     python benchmarks/adapt.py CLIP... --overhead    # what --adapt adds to `sepconv video`
 
 ``--overhead`` instead times the whole command, ``sepconv video CLIP -o OUT -q`` with and
@@ -103,6 +106,13 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
         adapted = after
     else:
         adapted = evaluate(result.adapted.interpolate, items).psnr
+    aligned: dict[str, float] = {}
+    if args.align:
+        aligned["psnr_before_aligned"] = evaluate(base.interpolate, items, align=True).psnr
+        aligned["psnr_after_aligned"] = evaluate(
+            result.interpolator.interpolate, items, align=True
+        ).psnr
+        aligned["gain_aligned"] = aligned["psnr_after_aligned"] - aligned["psnr_before_aligned"]
     return {
         "clip": path.name,
         "scored": len(items),
@@ -120,6 +130,7 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
         "train_triplets": result.train_triplets,
         "read_seconds": read_seconds,
         "adapt_seconds": result.seconds,
+        **aligned,
     }
 
 
@@ -158,6 +169,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument(
         "--overhead", action="store_true", help="time `sepconv video` with and without --adapt"
+    )
+    parser.add_argument(
+        "--align",
+        action="store_true",
+        help="also score before and after with each output's global shift removed",
     )
     args = parser.parse_args()
     from sepconv.inference import Interpolator
@@ -205,7 +221,12 @@ def main() -> None:
             f"{row['clip']:<28} {row['scored']:>6} {row['psnr_before']:>7.2f} "
             f"{row['psnr_after']:>7.2f} {row['gain']:>+6.2f} {row['psnr_adapted']:>7.2f} "
             f"{row['best_step']:>4}/{row['steps']:<4} {row['read_seconds']:>6.1f} "
-            f"{row['adapt_seconds']:>7.1f}  {guard}",
+            f"{row['adapt_seconds']:>7.1f}  {guard}"
+            + (
+                f"; aligned {row['psnr_before_aligned']:.2f} -> {row['psnr_after_aligned']:.2f}"
+                if args.align
+                else ""
+            ),
             flush=True,
         )
     if not rows:
@@ -218,6 +239,13 @@ def main() -> None:
         f"{improved}, worse on {sum(gain < 0 for gain in gains)}; longest reading + "
         f"adaptation {worst:.1f} s"
     )
+    if args.align:
+        aligned_gains = [row["gain_aligned"] for row in rows]
+        print(
+            f"aligned: mean gain {sum(aligned_gains) / len(aligned_gains):+.3f} dB; improved on "
+            f"{sum(gain > 0 for gain in aligned_gains)}, worse on "
+            f"{sum(gain < 0 for gain in aligned_gains)}"
+        )
     if args.json:
         settings = {**vars(args), "clips": [str(c) for c in clips]}
         document = {"environment": header, "settings": settings, "rows": rows}

@@ -137,3 +137,29 @@ def test_an_interrupted_conversion_resumes_with_the_finished_adaptation(
         line for line in capsys.readouterr().err.splitlines() if "adaptation" in line
     )
     assert second_line.split(";")[0] == first_line.split(";")[0]  # same verdict and PSNRs
+
+
+def test_the_adapt_benchmark_scores_plain_and_aligned(tmp_path: Path, flow_weights: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    source = make_clip(tmp_path / "pan.mov", panning_frames(24), audio=False)
+    report = tmp_path / "adapt.json"
+    completed = subprocess.run(
+        [
+            sys.executable, str(REPO_ROOT / "benchmarks" / "adapt.py"), str(source),
+            "--weights", str(flow_weights), "--seconds", "20", "--steps", "2",
+            "--max-scored", "3", "--precision", "float32", "--align", "--json", str(report),
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert "aligned: mean gain" in completed.stdout
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["scored"] == 3
+    assert row["gain_aligned"] == pytest.approx(
+        row["psnr_after_aligned"] - row["psnr_before_aligned"]
+    )
