@@ -153,3 +153,17 @@ def test_shift_is_clamped_and_tiny_frames_are_refused() -> None:
     assert -2.0 <= dx <= 2.0 and -2.0 <= dy <= 2.0
     with pytest.raises(ValueError, match="too small to align"):
         shift_aligned(_random(shape=(14, 40, 3)), _random(1, shape=(14, 40, 3)))
+
+
+def test_a_misleading_phase_correlation_never_makes_the_score_worse(monkeypatch) -> None:
+    # Phase correlation can lock onto a moving object; the search also starts from no shift.
+    import cv2
+
+    monkeypatch.setattr(cv2, "phaseCorrelate", lambda *args, **kwargs: ((3.0, -3.0), 1.0))
+    truth = _fixture_frame()
+    noisy = np.random.default_rng(0).normal(0.0, 4.0, truth.shape)
+    estimate = np.clip(truth + noisy, 0, 255).astype(np.uint8)
+    assert global_shift(truth, estimate) == pytest.approx((0.0, 0.0), abs=0.07)
+    kept, aligned, _ = shift_aligned(truth, estimate)
+    margin = math.ceil(ALIGN_MAX_SHIFT)
+    assert psnr(kept, aligned) >= psnr(kept, estimate[margin:-margin, margin:-margin]) - 0.05
