@@ -163,3 +163,9 @@ def test_by_clip_groups_rows_by_clip() -> None:
     assert list(groups) == ["tree", "vtest"]
     assert [row.name for row in groups["tree"].rows] == ["tree_6", "tree_17"]
     assert groups["tree"].psnr == pytest.approx(31.0)
+
+
+def test_aligned_evaluation_refuses_frames_too_small_to_align(dataset) -> None:
+    triplets, _ = dataset  # 16 x 12 frames: below the 2 * 4 + 7 pixels aligning needs
+    with pytest.raises(InputError, match="cannot align 'clipA/1'.*too small"):
+        evaluate(lambda first, last: first, triplets, align=True)

@@ -194,7 +194,8 @@ def evaluate(
     Raises:
         ValueError: ``triplets`` is empty, or ``predict`` returned something other than a uint8
             array shaped like the truth.
-        InputError: a frame cannot be read, or the frames of one triplet differ in size.
+        InputError: a frame cannot be read, the frames of one triplet differ in size, or
+            they are too small to align (``align``).
         OutputError: a prediction cannot be saved.
     """
     if len(triplets) == 0:
@@ -228,9 +229,12 @@ def evaluate(
                 f"predict returned {got} for {triplet.name!r}, expected uint8 of shape "
                 f"{truth.shape}"
             )
-        scored_truth, scored, shift = (
-            metrics.shift_aligned(truth, estimate) if align else (truth, estimate, None)
-        )
+        scored_truth, scored, shift = truth, estimate, None
+        if align:
+            try:
+                scored_truth, scored, shift = metrics.shift_aligned(truth, estimate)
+            except ValueError as error:
+                raise InputError(f"cannot align {triplet.name!r}: {error}") from None
         rows.append(
             EvalRow(
                 name=triplet.name,
