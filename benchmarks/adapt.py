@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import environment
 
 from sepconv.errors import SepconvError
@@ -76,6 +77,22 @@ def decode_halves(path: Path, max_scored: int):
     return clip, items
 
 
+def recording(predict, outputs: list[np.ndarray]):
+    """``predict`` that also appends each of its outputs to ``outputs``."""
+
+    def predict_and_keep(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        outputs.append(predict(first, last))
+        return outputs[-1]
+
+    return predict_and_keep
+
+
+def replay(outputs: list[np.ndarray]):
+    """A predictor that returns ``outputs`` in turn (the frames it is given are ignored)."""
+    remaining = iter(outputs)
+    return lambda first, last: next(remaining)
+
+
 def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
     from sepconv.data.clip_windows import read_windows
     from sepconv.engine.adapt import AdaptSettings, adapt
@@ -98,8 +115,10 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
     )
     read_seconds = time.perf_counter() - started
     result = adapt(base, windows, settings, quiet=True)
-    before = evaluate(base.interpolate, items).psnr
-    after = evaluate(result.interpolator.interpolate, items).psnr
+    base_outputs: list[np.ndarray] = []
+    after_outputs: list[np.ndarray] = []
+    before = evaluate(recording(base.interpolate, base_outputs), items).psnr
+    after = evaluate(recording(result.interpolator.interpolate, after_outputs), items).psnr
     if result.adapted is None:
         adapted = math.nan
     elif result.kept:
@@ -108,10 +127,9 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
         adapted = evaluate(result.adapted.interpolate, items).psnr
     aligned: dict[str, float] = {}
     if args.align:
-        aligned["psnr_before_aligned"] = evaluate(base.interpolate, items, align=True).psnr
-        aligned["psnr_after_aligned"] = evaluate(
-            result.interpolator.interpolate, items, align=True
-        ).psnr
+        # The same outputs, scored again: evaluate() asks for them in the items' order.
+        aligned["psnr_before_aligned"] = evaluate(replay(base_outputs), items, align=True).psnr
+        aligned["psnr_after_aligned"] = evaluate(replay(after_outputs), items, align=True).psnr
         aligned["gain_aligned"] = aligned["psnr_after_aligned"] - aligned["psnr_before_aligned"]
     return {
         "clip": path.name,
