@@ -269,21 +269,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _clip_table(results: dict[str, EvalResult]) -> str:
     """Mean PSNR per clip (rows) and method (columns), then the count of triplets per clip."""
-    per_method = {method: result.by_clip() for method, result in results.items()}
-    clips = list(next(iter(per_method.values())))
+    per_method = [result.by_clip() for result in results.values()]
+    clips = per_method[0]  # every method scored the same items
     width = max(len("clip"), *(len(clip) for clip in clips))
-    columns = [max(len(method), 7) for method in per_method]
+    columns = [max(len(method), 7) for method in results]
     header = f"{'clip':<{width}}" + "".join(
-        f"  {method:>{column}}" for method, column in zip(per_method, columns, strict=True)
+        f"  {method:>{column}}" for method, column in zip(results, columns, strict=True)
     )
     lines = ["mean PSNR per clip:", header, "-" * (len(header) + 9)]
-    for clip in clips:
+    for clip, group in clips.items():
         cells = "".join(
             f"  {by_clip[clip].psnr:>{column}.2f}"
-            for by_clip, column in zip(per_method.values(), columns, strict=True)
+            for by_clip, column in zip(per_method, columns, strict=True)
         )
-        count = len(next(iter(per_method.values()))[clip].rows)
-        lines.append(f"{clip:<{width}}{cells}  ({count})")
+        lines.append(f"{clip:<{width}}{cells}  ({len(group.rows)})")
     return "\n".join(lines)
 
 
