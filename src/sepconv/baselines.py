@@ -64,7 +64,7 @@ def make_flow_predictor(
             first.astype(np.float32) / 255.0,
             last.astype(np.float32) / 255.0,
             dis,
-            settings.interpolation,
+            settings,
         )
         middle = (warped_first + warped_last) * (0.5 * 255.0)
         return np.clip(np.round(middle), 0, 255).astype(np.uint8)

@@ -185,6 +185,7 @@ def _prior_predictor(args: argparse.Namespace) -> tuple[Any, str, None]:
     described = (
         f"the motion prior of {args.weights or 'the default model'} alone: DIS {settings.preset}"
         f", finest scale {settings.finest_scale}, {settings.interpolation} warps halfway"
+        f" ({settings.halfway} halfway flow)"
     )
     return make_flow_predictor(settings), described, None
 

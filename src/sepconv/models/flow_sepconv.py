@@ -45,8 +45,10 @@ class FlowSepConvConfig:
         kernel_size: taps of each 1D kernel applied to the warps (odd; small, e.g. 5-15).
         widths: channels of the U-Net's levels, from full resolution down (each level halves
             the resolution; sizes must be multiples of ``2 ** (len(widths) - 1)``).
-        flow_preset, flow_finest_scale, warp_interpolation: the DIS optical flow and the
-            warps it was trained with (:class:`sepconv.flow.FlowSettings`).
+        flow_preset, flow_finest_scale, warp_interpolation, flow_halfway: the DIS optical flow,
+            the warps and how the halfway flow is made, as trained
+            (:class:`sepconv.flow.FlowSettings`; ``flow_halfway`` "average" in checkpoints
+            that predate it).
         flow_scale: the flow (pixels) is divided by this before the network sees it.
         kernel_normalization: divide by the kernels' summed weights (always on: the two
             warps' relative weight is then a blend).
@@ -60,6 +62,7 @@ class FlowSepConvConfig:
         "flow_preset",
         "flow_finest_scale",
         "warp_interpolation",
+        "flow_halfway",
     )
 
     kernel_size: int = 11
@@ -67,6 +70,7 @@ class FlowSepConvConfig:
     flow_preset: str = "medium"
     flow_finest_scale: int = -1
     warp_interpolation: str = "linear"
+    flow_halfway: str = "average"
     flow_scale: float = 16.0
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -94,6 +98,7 @@ class FlowSepConvConfig:
             preset=self.flow_preset,
             finest_scale=self.flow_finest_scale,
             interpolation=self.warp_interpolation,
+            halfway=self.flow_halfway,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +167,7 @@ class FlowSepConvNet(KernelSynthesisModel):
         warps_first, warps_second, flows = [], [], []
         for one, two in zip(first_cpu, second_cpu, strict=True):
             warped_one, warped_two, flow = halfway_warps(
-                np.ascontiguousarray(one), np.ascontiguousarray(two), dis, settings.interpolation
+                np.ascontiguousarray(one), np.ascontiguousarray(two), dis, settings
             )
             warps_first.append(warped_one)
             warps_second.append(warped_two)
