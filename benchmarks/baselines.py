@@ -4,12 +4,15 @@ Usage (from the repository root)::
 
     python benchmarks/baselines.py middlebury [DIR]
     python benchmarks/baselines.py folder [DIR] [--split test] [--table]
+    python benchmarks/baselines.py middlebury --priors
 
 DIR defaults to ``$SEPCONV_DATA/middlebury`` or ``$SEPCONV_DATA/triplets`` (SEPCONV_DATA: the
 data folder, by default ../shared/data beside the repository).
 
 Prints, per baseline, the mean PSNR (dB), SSIM and interpolation error (0-255 RMS) and the mean
 seconds per frame; ``--table`` adds the per-item table and ``--json FILE`` writes all scores.
+``--priors`` adds the motion priors the flow-guided models start from: DIS refined to full
+resolution with bicubic warps, its halfway flow averaged or splatted (:mod:`sepconv.flow`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from sepconv.baselines import average_predictor, make_flow_predictor
 from sepconv.data.triplets import folder_triplets, middlebury_triplets
 from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
+from sepconv.flow import FlowSettings
+
+# The flow-guided models' motion priors (--priors): name -> DIS settings.
+PRIORS = {
+    "dis-fine-cubic": FlowSettings(finest_scale=0, interpolation="cubic"),
+    "dis-fine-cubic-splat": FlowSettings(finest_scale=0, interpolation="cubic", halfway="splat"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--split", choices=["test", "train"], help="Vimeo-90k list to use")
     parser.add_argument("--table", action="store_true", help="print the per-item tables")
+    parser.add_argument(
+        "--priors", action="store_true", help="also score the flow-guided models' motion priors"
+    )
     parser.add_argument("--json", type=Path, help="write all scores to this JSON file")
     args = parser.parse_args(argv)
     if args.root is None:
@@ -52,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             triplets = folder_triplets(args.root, split=args.split)
         predictors = {"average": average_predictor, "dis-flow": make_flow_predictor()}
+        if args.priors:
+            predictors |= {name: make_flow_predictor(prior) for name, prior in PRIORS.items()}
         results = {name: evaluate(predict, triplets) for name, predict in predictors.items()}
     except SepconvError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -62,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.table:
             print(f"\n{name}\n{result.to_table()}\n")
         print(
-            f"{name:<9} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  IE {result.ie:.3f}  "
+            f"{name:<20} PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}  IE {result.ie:.3f}  "
             f"({result.seconds:.3f} s/frame)"
         )
     if args.json is not None:

@@ -12,6 +12,7 @@ from sepconv.flow import (
     dis_flows,
     halfway_flow,
     halfway_warps,
+    splatted_halfway_flow,
     to_grey_uint8,
 )
 
@@ -22,6 +23,61 @@ def test_halfway_flow_averages_both_estimates() -> None:
     flow_01 = np.full((2, 3, 2), 4.0, np.float32)
     flow_10 = np.full((2, 3, 2), -2.0, np.float32)
     np.testing.assert_allclose(halfway_flow(flow_01, flow_10), -1.5)  # (-2 - 4) / 4
+
+
+def _moving_bar() -> tuple[np.ndarray, ...]:
+    """A bright bar over a flat background, at x in [10, 20) in the first frame and [20, 30)
+    in the last, with its exact flows both ways (zero on the background)."""
+    first = np.full((6, 40, 3), 0.2, np.float32)
+    last = first.copy()
+    first[:, 10:20] = 0.8
+    last[:, 20:30] = 0.8
+    flow_01 = np.zeros((6, 40, 2), np.float32)
+    flow_10 = np.zeros((6, 40, 2), np.float32)
+    flow_01[:, 10:20, 0] = 10.0
+    flow_10[:, 20:30, 0] = -10.0
+    return first, last, flow_01, flow_10
+
+
+def test_splatted_halfway_flow_puts_a_moving_object_where_it_is_at_the_middle() -> None:
+    first, last, flow_01, flow_10 = _moving_bar()
+    splatted = splatted_halfway_flow(flow_01, flow_10, first, last)
+    averaged = halfway_flow(flow_01, flow_10)
+    # At the middle time the bar covers [15, 25): its pixels come from 5 px to the right.
+    np.testing.assert_allclose(splatted[:, 15:25, 0], -5.0, atol=0.05)
+    np.testing.assert_allclose(averaged[:, 16:24, 0], -2.5)  # reads each frame at x: wrong
+    np.testing.assert_allclose(splatted[:, :8], 0.0, atol=1e-6)  # still background
+    np.testing.assert_allclose(splatted[:, 32:], 0.0, atol=1e-6)
+    np.testing.assert_allclose(splatted[..., 1], 0.0, atol=1e-6)
+    # uint8 frames weigh the same.
+    as_uint8 = [np.rint(frame * 255).astype(np.uint8) for frame in (first, last)]
+    np.testing.assert_allclose(
+        splatted_halfway_flow(flow_01, flow_10, *as_uint8), splatted, atol=0.05
+    )
+
+
+def test_splatted_halfway_flow_matches_the_average_on_a_translation() -> None:
+    rng = np.random.default_rng(0)
+    first = rng.random((12, 16, 3)).astype(np.float32)
+    last = np.roll(first, 2, axis=1)
+    flow_01 = np.zeros((12, 16, 2), np.float32)
+    flow_01[..., 0] = 2.0
+    splatted = splatted_halfway_flow(flow_01, -flow_01, first, last)
+    inner = (slice(None), slice(2, -2))  # pixels splatted from both sides
+    np.testing.assert_allclose(splatted[inner], halfway_flow(flow_01, -flow_01)[inner], atol=1e-3)
+
+
+def test_halfway_warps_follow_the_settings() -> None:
+    first, middle, last = shifted_texture(shift=4)
+    settings = FlowSettings(halfway="splat", interpolation="cubic")
+    dis = settings.create()
+    warped_first, warped_last, to_first = halfway_warps(first, last, dis, settings)
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.median(to_first[inner][..., 0]) == pytest.approx(-2.0, abs=0.25)
+    for warped in (warped_first, warped_last):
+        assert np.abs(warped[inner].astype(float) - middle[inner]).mean() < 2.0
+    flow_01, flow_10 = dis_flows(first, last, dis)
+    np.testing.assert_array_equal(to_first, splatted_halfway_flow(flow_01, flow_10, first, last))
 
 
 def test_backward_warp_reads_at_the_flow() -> None:
@@ -54,7 +110,9 @@ def test_settings_validate_and_round_trip() -> None:
         FlowSettings(preset="slowest")
     with pytest.raises(ValueError, match="finest_scale"):
         FlowSettings(finest_scale=-2)
-    settings = FlowSettings(preset="fast", finest_scale=0)
+    with pytest.raises(ValueError, match="halfway"):
+        FlowSettings(halfway="forward")
+    settings = FlowSettings(preset="fast", finest_scale=0, halfway="splat")
     assert FlowSettings(**settings.to_dict()) == settings
     assert settings.create().getFinestScale() == 0
 

@@ -205,41 +205,40 @@ def splatted_halfway_flow(
         (H, W, 2) float32 flow from the middle frame to the first.
     """
     height, width = flow_01.shape[:2]
-    pixels = height * width
-    grid_x, grid_y = np.meshgrid(
-        np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    )
-    sources = []
+    # Accumulated on a canvas with a one-pixel ring: corners outside the frame are clamped into
+    # the ring and dropped with it, so no masks are needed.
+    canvas_width = width + 2
+    canvas = (height + 2) * canvas_width
+    weights, flow_x, flow_y = np.zeros(canvas), np.zeros(canvas), np.zeros(canvas)
+    column = np.arange(width, dtype=np.float32)[None, :]
+    row = np.arange(height, dtype=np.float32)[:, None]
     for frame, other, flow, sign in ((first, last, flow_01, -0.5), (last, first, flow_10, 0.5)):
         colours = _unit_float(frame)[..., :3]
         error = np.abs(colours - backward_warp(_unit_float(other)[..., :3], flow)).mean(axis=-1)
-        importance = np.exp(-SPLAT_SHARPNESS * error.reshape(-1))
-        target_x = (grid_x + 0.5 * flow[..., 0]).reshape(-1)
-        target_y = (grid_y + 0.5 * flow[..., 1]).reshape(-1)
-        sources.append((target_x, target_y, sign * flow.reshape(-1, 2), importance))
-    target_x, target_y, values, importance = (
-        np.concatenate(parts) for parts in zip(*sources, strict=True)
-    )
-    left, top = np.floor(target_x), np.floor(target_y)
-    indices, weights, corner_values = [], [], []
-    for corner_x in (left, left + 1):
-        for corner_y in (top, top + 1):
-            weight = (1 - np.abs(target_x - corner_x)) * (1 - np.abs(target_y - corner_y))
-            weight = weight * importance
-            inside = (corner_x >= 0) & (corner_x < width) & (corner_y >= 0) & (corner_y < height)
-            inside &= weight > 0
-            indices.append((corner_y[inside] * width + corner_x[inside]).astype(np.int64))
-            weights.append(weight[inside])
-            corner_values.append(values[inside])
-    index, weight = np.concatenate(indices), np.concatenate(weights)
-    value = np.concatenate(corner_values)
-    averaged = halfway_flow(flow_01, flow_10).reshape(-1, 2).astype(np.float64)
-    total = np.bincount(index, weight, pixels) + SPLAT_FILL_WEIGHT
-    splatted = np.stack(
-        [np.bincount(index, weight * value[:, axis], pixels) for axis in range(2)], axis=-1
-    )
-    flow = (splatted + SPLAT_FILL_WEIGHT * averaged) / total[:, None]
-    return flow.reshape(height, width, 2).astype(np.float32)
+        importance = np.exp(-SPLAT_SHARPNESS * error)
+        value_x, value_y = sign * flow[..., 0], sign * flow[..., 1]
+        target_x, target_y = column + 0.5 * flow[..., 0], row + 0.5 * flow[..., 1]
+        left, top = np.floor(target_x), np.floor(target_y)
+        fraction_x, fraction_y = target_x - left, target_y - top
+        for corner_x, weight_x in ((left, 1 - fraction_x), (left + 1, fraction_x)):
+            for corner_y, weight_y in ((top, 1 - fraction_y), (top + 1, fraction_y)):
+                index = (
+                    (np.clip(corner_y, -1, height).astype(np.int64) + 1) * canvas_width
+                    + np.clip(corner_x, -1, width).astype(np.int64)
+                    + 1
+                ).ravel()
+                weight = (weight_x * weight_y * importance).ravel()
+                weights += np.bincount(index, weight, canvas)
+                flow_x += np.bincount(index, weight * value_x.ravel(), canvas)
+                flow_y += np.bincount(index, weight * value_y.ravel(), canvas)
+
+    def inside(values: np.ndarray) -> np.ndarray:
+        return values.reshape(height + 2, canvas_width)[1:-1, 1:-1]
+
+    averaged = halfway_flow(flow_01, flow_10)
+    total = inside(weights) + SPLAT_FILL_WEIGHT
+    splatted = np.stack([inside(flow_x), inside(flow_y)], axis=-1)
+    return ((splatted + SPLAT_FILL_WEIGHT * averaged) / total[..., None]).astype(np.float32)
 
 
 def _unit_float(frame: np.ndarray) -> np.ndarray:

@@ -27,7 +27,9 @@ def _tensor(frame: np.ndarray) -> torch.Tensor:
 
 
 def test_config_round_trips_with_its_architecture() -> None:
-    config = FlowSepConvConfig(kernel_size=7, widths=(8, 16, 16), flow_preset="fast")
+    config = FlowSepConvConfig(
+        kernel_size=7, widths=(8, 16, 16), flow_preset="fast", flow_halfway="splat"
+    )
     data = config.to_dict()
     assert data["architecture"] == "flow-sepconv"
     assert config_from_dict(data) == config
@@ -35,6 +37,9 @@ def test_config_round_trips_with_its_architecture() -> None:
     assert config.stride == 4
     # No architecture key: the paper's network (every earlier checkpoint).
     assert config_from_dict({"kernel_size": 5}) == SepConvConfig(kernel_size=5)
+    # Checkpoints from before the halfway setting existed averaged the two flows.
+    del data["flow_halfway"]
+    assert config_from_dict(data).flow_settings().halfway == "average"
     assert isinstance(create_model(config), FlowSepConvNet)
     assert isinstance(create_model(SepConvConfig(encoder_channels=(4, 8, 8, 8, 8))), SepConvNet)
     for bad in ({"architecture": "rife"}, {"architecture": "flow-sepconv", "encoder_channels": 1}):
@@ -47,12 +52,16 @@ def test_config_round_trips_with_its_architecture() -> None:
 
 
 @pytest.mark.parametrize(
-    ("optimize", "interpolation"), [(False, "linear"), (True, "linear"), (True, "cubic")]
+    ("optimize", "interpolation", "halfway"),
+    [(False, "linear", "average"), (True, "linear", "average"), (True, "cubic", "splat")],
 )
-def test_a_new_network_is_the_dis_baseline(fixture_pair, optimize: bool, interpolation) -> None:
+def test_a_new_network_is_the_dis_baseline(
+    fixture_pair, optimize: bool, interpolation: str, halfway: str
+) -> None:
     """Step 0: kernels are centre taps, so the output is the mean of the two DIS warps."""
     first, _, last = fixture_pair
-    config = FlowSepConvConfig(warp_interpolation=interpolation)  # default sizes, as trained
+    # Default sizes, as trained.
+    config = FlowSepConvConfig(warp_interpolation=interpolation, flow_halfway=halfway)
     expected = make_flow_predictor(config.flow_settings())(first, last)
     model = FlowSepConvNet(config)
     got = Interpolator(model, device="cpu", optimize=optimize).interpolate(first, last)
