@@ -58,17 +58,18 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-flow",
         filename="sepconv-flow.safetensors",
-        sha256="54be051c29ab5ad1f5595489215e8549ad159c67ef196a0f26bb8d39595984ad",
+        sha256="1f6eba8ce04aecde0502acaced1d8de932a17f4b551ad8153e6b94381b7596c6",
         config=FlowSepConvConfig(
             kernel_size=11,
             widths=(16, 32, 64, 96, 128),
             flow_preset="medium",
             flow_finest_scale=0,
             warp_interpolation="cubic",
+            flow_halfway="splat",
         ),
         source="bundled",
         description="flow-guided SepConv, trained by this project (docs/models/sepconv-flow.md)",
-        middlebury_psnr=35.6,
+        middlebury_psnr=35.78,
     ),
     WeightsSpec(
         name="sepconv-l1",
