@@ -204,41 +204,48 @@ def splatted_halfway_flow(
     Returns:
         (H, W, 2) float32 flow from the middle frame to the first.
     """
+    import torch  # the accumulation runs on torch's CPU threads (numpy's would run on one)
+
     height, width = flow_01.shape[:2]
-    # Accumulated on a canvas with a one-pixel ring: corners outside the frame are clamped into
-    # the ring and dropped with it, so no masks are needed.
+    # Accumulated on a canvas with a one-pixel ring, so that the four corners of a target are
+    # one base index plus fixed offsets; corners in the ring are dropped with it, and targets
+    # too far outside for any corner to land in the frame get no weight.
     canvas_width = width + 2
-    canvas = (height + 2) * canvas_width
-    weights, flow_x, flow_y = np.zeros(canvas), np.zeros(canvas), np.zeros(canvas)
-    column = np.arange(width, dtype=np.float32)[None, :]
-    row = np.arange(height, dtype=np.float32)[:, None]
+    # Per canvas pixel: summed weight, then the weighted sums of the flow's x and y.
+    sums = torch.zeros(((height + 2) * canvas_width, 3), dtype=torch.float32)
+    column = torch.arange(width, dtype=torch.float32)[None, :]
+    row = torch.arange(height, dtype=torch.float32)[:, None]
+    offsets = (0, 1, canvas_width, canvas_width + 1)
     for frame, other, flow, sign in ((first, last, flow_01, -0.5), (last, first, flow_10, 0.5)):
         colours = _unit_float(frame)[..., :3]
-        error = np.abs(colours - backward_warp(_unit_float(other)[..., :3], flow)).mean(axis=-1)
-        importance = np.exp(-SPLAT_SHARPNESS * error)
-        value_x, value_y = sign * flow[..., 0], sign * flow[..., 1]
-        target_x, target_y = column + 0.5 * flow[..., 0], row + 0.5 * flow[..., 1]
-        left, top = np.floor(target_x), np.floor(target_y)
-        fraction_x, fraction_y = target_x - left, target_y - top
-        for corner_x, weight_x in ((left, 1 - fraction_x), (left + 1, fraction_x)):
-            for corner_y, weight_y in ((top, 1 - fraction_y), (top + 1, fraction_y)):
-                index = (
-                    (np.clip(corner_y, -1, height).astype(np.int64) + 1) * canvas_width
-                    + np.clip(corner_x, -1, width).astype(np.int64)
-                    + 1
-                ).ravel()
-                weight = (weight_x * weight_y * importance).ravel()
-                weights += np.bincount(index, weight, canvas)
-                flow_x += np.bincount(index, weight * value_x.ravel(), canvas)
-                flow_y += np.bincount(index, weight * value_y.ravel(), canvas)
-
-    def inside(values: np.ndarray) -> np.ndarray:
-        return values.reshape(height + 2, canvas_width)[1:-1, 1:-1]
-
+        error = torch.from_numpy(np.abs(colours - backward_warp(_unit_float(other)[..., :3], flow)))
+        importance = torch.exp(error.mean(dim=-1) * -SPLAT_SHARPNESS)
+        motion = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
+        target_x = column + 0.5 * motion[..., 0]
+        target_y = row + 0.5 * motion[..., 1]
+        left, top = torch.floor(target_x), torch.floor(target_y)
+        inside = (left >= -1) & (left < width) & (top >= -1) & (top < height)
+        importance = importance * inside
+        base = (torch.where(inside, top, -1) + 1) * canvas_width + torch.where(inside, left, -1) + 1
+        base = base.long().reshape(-1)
+        values = torch.stack(
+            [importance, *(importance * sign * axis for axis in motion.unbind(-1))], dim=-1
+        )
+        values = values.reshape(-1, 3)
+        right_share = (target_x - left).reshape(-1, 1)
+        lower_share = (target_y - top).reshape(-1, 1)
+        corner_weights = (
+            (1 - right_share) * (1 - lower_share),
+            right_share * (1 - lower_share),
+            (1 - right_share) * lower_share,
+            right_share * lower_share,
+        )
+        for offset, weight in zip(offsets, corner_weights, strict=True):
+            sums.index_add_(0, base + offset, values * weight)
+    inner = sums.reshape(height + 2, canvas_width, 3)[1:-1, 1:-1].double().numpy()
     averaged = halfway_flow(flow_01, flow_10)
-    total = inside(weights) + SPLAT_FILL_WEIGHT
-    splatted = np.stack([inside(flow_x), inside(flow_y)], axis=-1)
-    return ((splatted + SPLAT_FILL_WEIGHT * averaged) / total[..., None]).astype(np.float32)
+    total = inner[..., :1] + SPLAT_FILL_WEIGHT
+    return ((inner[..., 1:] + SPLAT_FILL_WEIGHT * averaged) / total).astype(np.float32)
 
 
 def _unit_float(frame: np.ndarray) -> np.ndarray:
