@@ -15,6 +15,7 @@ from sepconv.models.sepconv_net import (
     joint_statistics,
     kernel_sums,
 )
+from sepconv.models.synthesis import _one_head_view
 from sepconv.ops import separable_local_conv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,6 +59,25 @@ def test_kernel_sums_is_the_convolution_of_ones() -> None:
         ones, kernels.vertical1, kernels.horizontal1
     ) + separable_local_conv(ones, kernels.vertical2, kernels.horizontal2)
     torch.testing.assert_close(kernel_sums(kernels), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_kernel_sums_of_one_channels_last_head_are_the_same_sums(dtype: torch.dtype) -> None:
+    """The four chunks of one channels_last head are summed in one pass: the same sums, to
+    float32 rounding (the order of the additions may differ)."""
+    head = torch.randn(2, 4 * 5, 6, 10).to(dtype).contiguous(memory_format=torch.channels_last)
+    kernels = Kernels(*head.chunk(4, dim=1))
+    contiguous = Kernels(*(part.contiguous() for part in head.chunk(4, dim=1)))
+    # Out of order, the chunks are not one view: the per-kernel sums are used.
+    swapped = Kernels(
+        kernels.horizontal1, kernels.vertical1, kernels.vertical2, kernels.horizontal2
+    )
+    assert _one_head_view(kernels) is not None
+    assert _one_head_view(swapped) is None and _one_head_view(contiguous) is None
+    expected = kernel_sums(contiguous)
+    torch.testing.assert_close(kernel_sums(kernels), expected, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(kernel_sums(swapped), expected, rtol=1e-6, atol=1e-5)
+    assert kernel_sums(kernels).dtype == torch.float32
 
 
 def test_kernel_normalization_reproduces_a_constant_image_for_any_kernels() -> None:
