@@ -41,8 +41,8 @@ WARP_INTERPOLATIONS = ("linear", "cubic")
 HALFWAY_METHODS = ("average", "splat")
 # Softmax splatting's importance exp(-SPLAT_SHARPNESS * error) of a pixel whose flow maps it to
 # a pixel differing by `error` (mean absolute RGB difference, 0..1): when pixels of a near and
-# a far surface land on one spot, the one that is visible in both frames wins. 50-100 score
-# alike on Middlebury (35.74 dB), 10 or 500 lower (35.69).
+# a far surface land on one spot, the one that is visible in both frames wins. Chosen on
+# Middlebury (docs/training-log.md, run 10).
 SPLAT_SHARPNESS = 100.0
 # Weight of the averaged estimate in every splatted pixel: it fills the holes nothing lands
 # in, and elsewhere it is negligible beside the splats' weights (about 1 per pixel).
