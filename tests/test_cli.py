@@ -321,3 +321,19 @@ def test_eval_by_clip_prints_one_row_per_clip(tmp_path):
     assert [row[0] for row in rows] == ["alpha", "beta"]
     assert [row[-1] for row in rows] == ["(2)", "(1)"]
     assert "average" in table[1] and "flow" in table[1]
+
+
+def test_a_closed_standard_output_is_not_an_internal_error() -> None:
+    """`sepconv weights | head -1`: the reader is gone before the listing is written; a quiet
+    non-zero exit, neither an internal error nor a traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sepconv", "weights"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # long before the child has imported anything
+    errors = process.stderr.read()
+    assert process.wait(timeout=120) != 0
+    assert "internal error" not in errors and "Traceback" not in errors, errors

@@ -329,6 +329,15 @@ def _install_warning_format() -> None:
     warnings.showwarning = show
 
 
+def _discard_stdout() -> None:
+    """Point standard output at the null device (after its reader went away)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (a test's capture): nothing is flushed to a closed pipe
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _install_warning_format()
     parser = build_parser()
@@ -347,6 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sepconv: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read standard output stopped (`sepconv weights | head -2`): nothing to say,
+        # and Python's own flush at exit must not fail on the closed pipe either.
+        _discard_stdout()
+        return EXIT_FAILED
     except MemoryError:
         print("sepconv: error: out of memory; try --tile 512", file=sys.stderr)
         return EXIT_FAILED
