@@ -112,9 +112,17 @@ def test_settings_validate_and_round_trip() -> None:
         FlowSettings(finest_scale=-2)
     with pytest.raises(ValueError, match="halfway"):
         FlowSettings(halfway="forward")
-    settings = FlowSettings(preset="fast", finest_scale=0, halfway="splat")
+    with pytest.raises(ValueError, match="refinement_iterations"):
+        FlowSettings(refinement_iterations=-3)
+    settings = FlowSettings(preset="fast", finest_scale=0, halfway="splat", refinement_iterations=0)
     assert FlowSettings(**settings.to_dict()) == settings
-    assert settings.create().getFinestScale() == 0
+    dis = settings.create()
+    assert dis.getFinestScale() == 0
+    assert dis.getVariationalRefinementIterations() == 0
+    # -1 keeps the preset's own values.
+    medium = FlowSettings().create()
+    assert medium.getVariationalRefinementIterations() == 5
+    assert medium.getFinestScale() == 1
 
 
 def test_grey_of_float_alpha_and_grey_frames() -> None:

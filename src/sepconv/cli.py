@@ -184,7 +184,13 @@ def _prior_predictor(args: argparse.Namespace) -> tuple[Any, str, None]:
     settings = config.flow_settings()
     described = (
         f"the motion prior of {args.weights or 'the default model'} alone: DIS {settings.preset}"
-        f", finest scale {settings.finest_scale}, {settings.interpolation} warps halfway"
+        f", finest scale {settings.finest_scale}"
+        + (
+            f", {settings.refinement_iterations} refinement iterations"
+            if settings.refinement_iterations >= 0
+            else ""
+        )
+        + f", {settings.interpolation} warps halfway"
         f" ({settings.halfway} halfway flow)"
     )
     return make_flow_predictor(settings), described, None

@@ -38,8 +38,10 @@ def test_config_round_trips_with_its_architecture() -> None:
     # No architecture key: the paper's network (every earlier checkpoint).
     assert config_from_dict({"kernel_size": 5}) == SepConvConfig(kernel_size=5)
     # Checkpoints from before the halfway setting existed averaged the two flows.
-    del data["flow_halfway"]
+    # ... and refined their DIS flow as the preset does.
+    del data["flow_halfway"], data["flow_refinement_iterations"]
     assert config_from_dict(data).flow_settings().halfway == "average"
+    assert config_from_dict(data).flow_settings().refinement_iterations == -1
     assert isinstance(create_model(config), FlowSepConvNet)
     assert isinstance(create_model(SepConvConfig(encoder_channels=(4, 8, 8, 8, 8))), SepConvNet)
     for bad in ({"architecture": "rife"}, {"architecture": "flow-sepconv", "encoder_channels": 1}):
@@ -60,8 +62,12 @@ def test_a_new_network_is_the_dis_baseline(
 ) -> None:
     """Step 0: kernels are centre taps, so the output is the mean of the two DIS warps."""
     first, _, last = fixture_pair
-    # Default sizes, as trained.
-    config = FlowSepConvConfig(warp_interpolation=interpolation, flow_halfway=halfway)
+    # Default sizes, as trained; the splatted prior also without DIS's variational refinement.
+    config = FlowSepConvConfig(
+        warp_interpolation=interpolation,
+        flow_halfway=halfway,
+        flow_refinement_iterations=0 if halfway == "splat" else -1,
+    )
     expected = make_flow_predictor(config.flow_settings())(first, last)
     model = FlowSepConvNet(config)
     got = Interpolator(model, device="cpu", optimize=optimize).interpolate(first, last)

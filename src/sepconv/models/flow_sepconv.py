@@ -45,10 +45,11 @@ class FlowSepConvConfig:
         kernel_size: taps of each 1D kernel applied to the warps (odd; small, e.g. 5-15).
         widths: channels of the U-Net's levels, from full resolution down (each level halves
             the resolution; sizes must be multiples of ``2 ** (len(widths) - 1)``).
-        flow_preset, flow_finest_scale, warp_interpolation, flow_halfway: the DIS optical flow,
-            the warps and how the halfway flow is made, as trained
-            (:class:`sepconv.flow.FlowSettings`; ``flow_halfway`` "average" in checkpoints
-            that predate it).
+        flow_preset, flow_finest_scale, flow_refinement_iterations, warp_interpolation,
+            flow_halfway: the DIS optical flow, the warps and how the halfway flow is made, as
+            trained (:class:`sepconv.flow.FlowSettings`; checkpoints that predate a field get
+            its default, which is what they were trained with: the preset's refinement, the
+            "average" halfway flow).
         flow_scale: the flow (pixels) is divided by this before the network sees it.
         kernel_normalization: divide by the kernels' summed weights (always on: the two
             warps' relative weight is then a blend).
@@ -61,6 +62,7 @@ class FlowSepConvConfig:
     PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
         "flow_preset",
         "flow_finest_scale",
+        "flow_refinement_iterations",
         "warp_interpolation",
         "flow_halfway",
     )
@@ -69,6 +71,7 @@ class FlowSepConvConfig:
     widths: tuple[int, ...] = field(default=(16, 32, 64, 96, 128))
     flow_preset: str = "medium"
     flow_finest_scale: int = -1
+    flow_refinement_iterations: int = -1
     warp_interpolation: str = "linear"
     flow_halfway: str = "average"
     flow_scale: float = 16.0
@@ -99,6 +102,7 @@ class FlowSepConvConfig:
             finest_scale=self.flow_finest_scale,
             interpolation=self.warp_interpolation,
             halfway=self.flow_halfway,
+            refinement_iterations=self.flow_refinement_iterations,
         )
 
     def to_dict(self) -> dict[str, Any]:
