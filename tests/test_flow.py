@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import shifted_texture
 
 from sepconv.flow import (
     FlowSettings,
     backward_warp,
+    bilinear_splat,
     dis_flows,
     halfway_flow,
     halfway_warps,
@@ -65,6 +67,43 @@ def test_splatted_halfway_flow_matches_the_average_on_a_translation() -> None:
     splatted = splatted_halfway_flow(flow_01, -flow_01, first, last)
     inner = (slice(None), slice(2, -2))  # pixels splatted from both sides
     np.testing.assert_allclose(splatted[inner], halfway_flow(flow_01, -flow_01)[inner], atol=1e-3)
+
+
+def _splat_reference(values: np.ndarray, target_x: np.ndarray, target_y: np.ndarray) -> np.ndarray:
+    """Bilinear forward splatting, pixel by pixel in float64 (np.add.at)."""
+    channels, height, width = values.shape
+    out = np.zeros((channels, height, width))
+    left, top = np.floor(target_x), np.floor(target_y)
+    right_share, lower_share = target_x - left, target_y - top
+    for dx, dy, share in (
+        (0, 0, (1 - right_share) * (1 - lower_share)),
+        (1, 0, right_share * (1 - lower_share)),
+        (0, 1, (1 - right_share) * lower_share),
+        (1, 1, right_share * lower_share),
+    ):
+        x, y = (left + dx).astype(int), (top + dy).astype(int)
+        inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        for channel in range(channels):
+            np.add.at(out[channel], (y[inside], x[inside]), (values[channel] * share)[inside])
+    return out
+
+
+@pytest.mark.parametrize("size", [(9, 13), (1, 6), (5, 1), (1, 1)])
+def test_bilinear_splat_matches_a_pixel_by_pixel_reference(size: tuple[int, int]) -> None:
+    """Shares landing inside are summed, those outside dropped; also in inference mode."""
+    rng = np.random.default_rng(3)
+    height, width = size
+    values = rng.random((3, height, width)).astype(np.float32)
+    # Targets up to 3 px away from their source, some of them outside the frame.
+    target_x = (np.arange(width)[None, :] + rng.normal(0, 1.5, size)).astype(np.float32)
+    target_y = (np.arange(height)[:, None] + rng.normal(0, 1.5, size)).astype(np.float32)
+    with torch.inference_mode():
+        got = bilinear_splat(*(torch.from_numpy(a) for a in (values, target_x, target_y)))
+    expected = _splat_reference(values.astype(np.float64), target_x, target_y)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    # A pixel landing exactly on a pixel gives it everything.
+    whole = bilinear_splat(torch.ones(1, 1, 1), torch.zeros(1, 1), torch.zeros(1, 1))
+    assert whole.item() == pytest.approx(1.0)
 
 
 def test_halfway_warps_follow_the_settings() -> None:

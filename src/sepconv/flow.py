@@ -22,6 +22,7 @@ __all__ = [
     "DIS_PRESETS",
     "FlowSettings",
     "backward_warp",
+    "bilinear_splat",
     "dis_flows",
     "halfway_flow",
     "halfway_warps",
@@ -214,20 +215,14 @@ def splatted_halfway_flow(
     Returns:
         (H, W, 2) float32 flow from the middle frame to the first.
     """
-    import torch  # the accumulation runs on torch's CPU threads (numpy's would run on one)
+    import torch
 
     cv2 = _cv2()
-
     height, width = flow_01.shape[:2]
-    # Accumulated on a canvas with a one-pixel ring, so that the four corners of a target are
-    # one base index plus fixed offsets; corners in the ring are dropped with it, and targets
-    # too far outside for any corner to land in the frame get no weight.
-    canvas_width = width + 2
-    # Per canvas pixel: summed weight, then the weighted sums of the flow's x and y.
-    sums = torch.zeros(((height + 2) * canvas_width, 3), dtype=torch.float32)
+    # Per pixel of the middle frame: summed weight, then the weighted sums of the flow's x, y.
+    sums = torch.zeros((3, height, width), dtype=torch.float32)
     column = torch.arange(width, dtype=torch.float32)[None, :]
     row = torch.arange(height, dtype=torch.float32)[:, None]
-    offsets = (0, 1, canvas_width, canvas_width + 1)
     for frame, other, flow, sign in ((first, last, flow_01, -0.5), (last, first, flow_10, 0.5)):
         colours = np.ascontiguousarray(_unit_float(frame)[..., :3])
         warped = np.ascontiguousarray(backward_warp(_unit_float(other)[..., :3], flow))
@@ -239,31 +234,53 @@ def splatted_halfway_flow(
         )
         importance = torch.exp(torch.from_numpy(error.reshape(height, width)) * -SPLAT_SHARPNESS)
         motion = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
-        target_x = column + 0.5 * motion[..., 0]
-        target_y = row + 0.5 * motion[..., 1]
-        left, top = torch.floor(target_x), torch.floor(target_y)
-        inside = (left >= -1) & (left < width) & (top >= -1) & (top < height)
-        importance = importance * inside
-        base = (torch.where(inside, top, -1) + 1) * canvas_width + torch.where(inside, left, -1) + 1
-        base = base.long().reshape(-1)
         values = torch.stack(
-            [importance, *(importance * sign * axis for axis in motion.unbind(-1))], dim=-1
+            [importance, *(importance * sign * axis for axis in motion.unbind(-1))]
         )
-        values = values.reshape(-1, 3)
-        right_share = (target_x - left).reshape(-1, 1)
-        lower_share = (target_y - top).reshape(-1, 1)
-        corner_weights = (
-            (1 - right_share) * (1 - lower_share),
-            right_share * (1 - lower_share),
-            (1 - right_share) * lower_share,
-            right_share * lower_share,
-        )
-        for offset, weight in zip(offsets, corner_weights, strict=True):
-            sums.index_add_(0, base + offset, values * weight)
-    inner = sums.reshape(height + 2, canvas_width, 3)[1:-1, 1:-1].double().numpy()
+        sums += bilinear_splat(values, column + 0.5 * motion[..., 0], row + 0.5 * motion[..., 1])
+    inner = sums.permute(1, 2, 0).double().numpy()
     averaged = halfway_flow(flow_01, flow_10)
     total = inner[..., :1] + SPLAT_FILL_WEIGHT
     return ((inner[..., 1:] + SPLAT_FILL_WEIGHT * averaged) / total).astype(np.float32)
+
+
+def bilinear_splat(values: Any, target_x: Any, target_y: Any) -> Any:
+    """Forward (bilinear) splatting: each source pixel's values spread over the four pixels
+    around where it lands, weighted by proximity and summed; shares that land outside the
+    frame are dropped.
+
+    Bilinear splatting is the adjoint of bilinear sampling, so this is torch's backward pass of
+    ``grid_sample`` with respect to its input: one pass of torch's own kernel instead of a
+    dozen full-frame temporaries, and called directly, so that it also runs where autograd is
+    off (inference mode). The canvas has a one-pixel ring, so that frames one pixel wide or
+    high normalise their coordinates like any other.
+
+    Args:
+        values: (C, H, W) float32 torch tensor, what each source pixel carries.
+        target_x, target_y: (H, W) float32 torch tensors, where each source pixel lands
+            (pixel coordinates of the (H, W) target frame).
+    Returns:
+        (C, H, W) float32 tensor of the summed shares.
+    """
+    import torch
+
+    channels, height, width = values.shape
+    grid = torch.stack(
+        [(target_x + 1) * (2.0 / (width + 1)) - 1, (target_y + 1) * (2.0 / (height + 1)) - 1],
+        dim=-1,
+    )[None]
+    canvas = torch.zeros((1, channels, height + 2, width + 2), dtype=values.dtype)
+    bilinear, zeros_padding, align_corners = 0, 0, True
+    splatted, _ = torch.ops.aten.grid_sampler_2d_backward(
+        values[None].contiguous(),
+        canvas,
+        grid,
+        bilinear,
+        zeros_padding,
+        align_corners,
+        [True, False],
+    )
+    return splatted[0, :, 1:-1, 1:-1]
 
 
 def _unit_float(frame: np.ndarray) -> np.ndarray:
