@@ -29,3 +29,44 @@ def test_peers_says_what_to_pass_without_data(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode != 0 and "SEPCONV_DATA" in result.stderr
+
+
+def _one_clip_folder(root: Path) -> Path:
+    """A triplet folder with one item, ``clip_1``, of the Middlebury fixture."""
+    import shutil
+
+    item = root / "clip_1"
+    item.mkdir(parents=True)
+    fixtures = REPO / "tests" / "fixtures"
+    for name, fixture in (("im1", "frame10"), ("im2", "frame10i11"), ("im3", "frame11")):
+        shutil.copy(fixtures / f"rubberwhale_{fixture}.png", item / f"{name}.png")
+    return root
+
+
+def test_hedging_scores_every_blur_plainly_and_aligned(tmp_path: Path) -> None:
+    folder = _one_clip_folder(tmp_path / "triplets")
+    script = str(REPO / "benchmarks" / "hedging.py")
+    report = tmp_path / "hedging.json"
+    result = subprocess.run(
+        [sys.executable, script, str(folder), "--clips", "clip", "--sigmas", "1.5"]
+        + ["--json", str(report)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    rows = json.loads(report.read_text())["rows"]
+    assert [(row["method"], row["sigma"]) for row in rows] == [
+        ("sepconv", 0.0),
+        ("sepconv", 1.5),
+        ("dis-flow", 0.0),
+        ("dis-flow", 1.5),
+    ]
+    # A still camera: nothing to hedge, so blurring a sharp prediction only loses.
+    assert rows[1]["plain"] < rows[0]["plain"] and rows[3]["plain"] < rows[2]["plain"]
+    missing = subprocess.run(
+        [sys.executable, script, str(folder), "--clips", "other"], capture_output=True, text=True
+    )
+    assert missing.returncode != 0
+    assert missing.stderr.strip().splitlines() == [f"error: no triplets of other in {folder}"]
