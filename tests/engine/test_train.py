@@ -93,15 +93,23 @@ def test_configs_of_the_bundled_model_share_its_network() -> None:
     for name in names:
         config = load_train_config(REPO / "configs" / f"{name}.toml")
         assert config.model_config() == bundled.config, name
-    # The flow-guided model: stage 3 has its exact network and prior; stage 2 the same network
-    # with the averaged halfway flow, stage 1 also with the preset's own finest scale (prior
-    # fields, which init_weights may change).
+    # The flow-guided model: stage 4 has its exact network and prior; the earlier stages the
+    # same network with other prior fields, which init_weights may change: stage 3 with DIS's
+    # variational refinement, stage 2 also with the averaged halfway flow, stage 1 also with
+    # the preset's own finest scale.
     flow = get_spec("sepconv-flow").config
-    assert load_train_config(REPO / "configs" / "cpu-flow-splat.toml").model_config() == flow
+    assert load_train_config(REPO / "configs" / "cpu-flow-fast.toml").model_config() == flow
+    stage3 = load_train_config(REPO / "configs" / "cpu-flow-splat.toml").model_config()
+    assert dataclasses.replace(stage3, flow_refinement_iterations=0) == flow
     stage2 = load_train_config(REPO / "configs" / "cpu-flow-fine.toml").model_config()
-    assert dataclasses.replace(stage2, flow_halfway="splat") == flow
+    assert dataclasses.replace(stage2, flow_halfway="splat", flow_refinement_iterations=0) == flow
     stage1 = load_train_config(REPO / "configs" / "cpu-flow.toml").model_config()
-    assert dataclasses.replace(stage1, flow_finest_scale=0, flow_halfway="splat") == flow
+    assert (
+        dataclasses.replace(
+            stage1, flow_finest_scale=0, flow_halfway="splat", flow_refinement_iterations=0
+        )
+        == flow
+    )
 
 
 def test_learning_rate_schedule() -> None:
