@@ -37,7 +37,7 @@ SIZES = {"tiny": (64, 96), "720p": (720, 1280), "1080p": (1080, 1920)}
 # Training config of each bundled model (its recipe; the batch and crops are overridden).
 TRAIN_CONFIGS = {
     "sepconv-l1": REPO / "configs" / "cpu-l1-continue.toml",
-    "sepconv-flow": REPO / "configs" / "cpu-flow.toml",
+    "sepconv-flow": REPO / "configs" / "cpu-flow-fast.toml",
 }
 
 
