@@ -4,7 +4,8 @@ For each clip: decode every frame; keep only the even frames and adapt on those 
 ``sepconv video --adapt`` would on a video of half the frame rate (their own triplets are at
 twice the frame gap of the task); then interpolate the odd frames from their even neighbours,
 with the given weights and with the result of the adaptation, in the same run, and score both
-against the real odd frames with ``evaluate()``. The odd frames are never adapted on. Scored
+against the real odd frames with ``evaluate()``. The odd frames are never adapted on (but
+with ``--oracle``, below). Scored
 are at most ``--max-scored`` odd frames per clip, evenly spread (all of them for short clips),
 each with both neighbours.
 
@@ -18,6 +19,11 @@ removed: the camera shake of hand-held clips, see docs/evaluation.md) and prints
     python benchmarks/adapt.py CLIP --seconds 30 --json adapt.json
     python benchmarks/adapt.py $SEPCONV_DATA/videos/* --align    # also scored aligned
     python benchmarks/adapt.py CLIP... --overhead    # what --adapt adds to `sepconv video`
+    python benchmarks/adapt.py $SEPCONV_DATA/videos/* --oracle   # the upper bound
+
+``--oracle`` adapts on every frame instead, the scored odd frames among them, at the
+task's own motion (full resolution unless ``--half-scale`` is given): not a fair score, but an
+upper bound of what fine-tuning on the clip can gain at the budget.
 
 ``--overhead`` instead times the whole command, ``sepconv video CLIP -o OUT -q`` with and
 without ``--adapt SECONDS`` (subprocesses, one after the other), and prints the difference.
@@ -41,9 +47,10 @@ from sepconv.errors import SepconvError
 NOT_CLIPS = (".md", ".txt", ".json")
 
 
-def decode_halves(path: Path, max_scored: int):
-    """(even-frame clip, scored items): the even frames as a VideoClip, and up to
-    ``max_scored`` FrameTriplets (even neighbour, true odd frame, even neighbour)."""
+def decode_halves(path: Path, max_scored: int, every_frame: bool = False):
+    """(even-frame clip, scored items): the even frames as a VideoClip (every frame with
+    ``every_frame``: the oracle), and up to ``max_scored`` FrameTriplets (even neighbour, true
+    odd frame, even neighbour)."""
     import numpy as np
     import torch
 
@@ -58,11 +65,11 @@ def decode_halves(path: Path, max_scored: int):
         times.append(float(stamp))
     if len(frames) < 5:
         raise SepconvError(f"{path.name}: {len(frames)} frames; need at least 5")
-    even = frames[0::2]
+    step = 1 if every_frame else 2
     clip = VideoClip(
         path=path,
-        frames=torch.from_numpy(np.stack(even)).permute(0, 3, 1, 2).contiguous(),
-        times=np.asarray(times[0::2]),
+        frames=torch.from_numpy(np.stack(frames[::step])).permute(0, 3, 1, 2).contiguous(),
+        times=np.asarray(times[::step]),
     )
     odd = list(range(1, len(frames) - 1, 2))  # each has both even neighbours
     items = [
@@ -98,8 +105,9 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
     from sepconv.engine.adapt import AdaptSettings, adapt
     from sepconv.engine.evaluate import evaluate
 
-    clip, items = decode_halves(path, args.max_scored)
-    options = {"lr": args.lr, "half_scale": args.half_scale}
+    clip, items = decode_halves(path, args.max_scored, every_frame=args.oracle)
+    half_scale = 0.0 if args.oracle and args.half_scale is None else args.half_scale
+    options = {"lr": args.lr, "half_scale": half_scale, "held_out": args.held_out}
     settings = AdaptSettings(
         seconds=args.seconds,
         steps=args.steps,
@@ -182,11 +190,19 @@ def main() -> None:
     parser.add_argument(
         "--half-scale", type=float, default=None, help="default: AdaptSettings' half_scale"
     )
+    parser.add_argument(
+        "--held-out", type=int, default=None, help="guard triplets (default: AdaptSettings')"
+    )
     parser.add_argument("--max-scored", type=int, default=24, help="odd frames scored per clip")
     parser.add_argument("--precision", default="auto", help="as sepconv video (default auto)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument(
         "--overhead", action="store_true", help="time `sepconv video` with and without --adapt"
+    )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="adapt on every frame, the scored ones included (an upper bound, not a fair score)",
     )
     parser.add_argument(
         "--align",
@@ -211,7 +227,9 @@ def main() -> None:
     print(
         f"adaptation budget {args.seconds:g} s, steps cap {args.steps}, seed {args.seed}, "
         f"lr {args.lr or defaults.lr:g}, half_scale "
-        f"{defaults.half_scale if args.half_scale is None else args.half_scale:g}, "
+        f"{defaults.half_scale if args.half_scale is None else args.half_scale:g}"
+        f"{' (oracle: 0)' if args.oracle and args.half_scale is None else ''}, "
+        f"held out {args.held_out or defaults.held_out}, "
         f"precision {args.precision}, up to {args.max_scored} odd frames scored per clip"
     )
     rows = []

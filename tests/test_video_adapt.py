@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_clip, make_flow_model
 from PIL import Image
 
@@ -147,19 +148,56 @@ def test_the_adapt_benchmark_scores_plain_and_aligned(tmp_path: Path, flow_weigh
     from conftest import REPO_ROOT
 
     source = make_clip(tmp_path / "pan.mov", panning_frames(24), audio=False)
-    report = tmp_path / "adapt.json"
-    completed = subprocess.run(
-        [
-            sys.executable, str(REPO_ROOT / "benchmarks" / "adapt.py"), str(source),
-            "--weights", str(flow_weights), "--seconds", "20", "--steps", "2",
-            "--max-scored", "3", "--precision", "float32", "--align", "--json", str(report),
-        ],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr
-    assert "aligned: mean gain" in completed.stdout
-    (row,) = json.loads(report.read_text())["rows"]
+
+    def benchmark(*options: str) -> dict:
+        report = tmp_path / "adapt.json"
+        completed = subprocess.run(
+            [
+                sys.executable, str(REPO_ROOT / "benchmarks" / "adapt.py"), str(source),
+                "--weights", str(flow_weights), "--seconds", "20", "--steps", "2",
+                "--max-scored", "3", "--precision", "float32", "--json", str(report), *options,
+            ],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr
+        assert ("aligned: mean gain" in completed.stdout) == ("--align" in options)
+        (row,) = json.loads(report.read_text())["rows"]
+        return row
+
+    row = benchmark("--align")
     assert row["scored"] == 3
     assert row["gain_aligned"] == pytest.approx(
         row["psnr_after_aligned"] - row["psnr_before_aligned"]
     )
+    # The oracle adapts on every frame (the scored ones among them), scored on the same frames.
+    oracle = benchmark("--oracle")
+    assert oracle["scored"] == 3
+    assert oracle["psnr_before"] == pytest.approx(row["psnr_before"])
+    assert oracle["train_triplets"] > row["train_triplets"]
+
+
+def test_the_adapt_benchmark_adapts_on_even_frames_and_the_oracle_on_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "adapt_benchmark", REPO_ROOT / "benchmarks" / "adapt.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    source = make_clip(tmp_path / "pan.mov", panning_frames(12), audio=False)
+    fair, items = bench.decode_halves(source, max_scored=3)
+    oracle, oracle_items = bench.decode_halves(source, max_scored=3, every_frame=True)
+    assert (len(fair.frames), len(oracle.frames)) == (6, 12)
+    assert [item.name for item in items] == [item.name for item in oracle_items]
+    for item in items:
+        scored = int(item.name.rsplit("/", 1)[1])
+        assert scored % 2 == 1
+        middle = torch.from_numpy(item.middle).permute(2, 0, 1)
+        # Never among the frames adapted on, but for the oracle, which has it at its index.
+        assert not any(torch.equal(middle, frame) for frame in fair.frames)
+        assert torch.equal(oracle.frames[scored], middle)
