@@ -106,8 +106,7 @@ def run_clip(path: Path, args: argparse.Namespace, base) -> dict:
     from sepconv.engine.evaluate import evaluate
 
     clip, items = decode_halves(path, args.max_scored, every_frame=args.oracle)
-    half_scale = 0.0 if args.oracle and args.half_scale is None else args.half_scale
-    options = {"lr": args.lr, "half_scale": half_scale, "held_out": args.held_out}
+    options = {"lr": args.lr, "half_scale": args.half_scale, "held_out": args.held_out}
     settings = AdaptSettings(
         seconds=args.seconds,
         steps=args.steps,
@@ -210,6 +209,8 @@ def main() -> None:
         help="also score before and after with each output's global shift removed",
     )
     args = parser.parse_args()
+    if args.oracle and args.half_scale is None:
+        args.half_scale = 0.0  # every frame: its triplets already move as much as the task
     from sepconv.inference import Interpolator
 
     clips = [c for c in args.clips if c.is_file() and c.suffix.lower() not in NOT_CLIPS]
@@ -228,7 +229,7 @@ def main() -> None:
         f"adaptation budget {args.seconds:g} s, steps cap {args.steps}, seed {args.seed}, "
         f"lr {args.lr or defaults.lr:g}, half_scale "
         f"{defaults.half_scale if args.half_scale is None else args.half_scale:g}"
-        f"{' (oracle: 0)' if args.oracle and args.half_scale is None else ''}, "
+        f"{', oracle' if args.oracle else ''}, "
         f"held out {args.held_out or defaults.held_out}, "
         f"precision {args.precision}, up to {args.max_scored} odd frames scored per clip"
     )
