@@ -8,6 +8,8 @@ import torch
 from conftest import shifted_texture
 
 from sepconv.flow import (
+    DIS_PRESETS,
+    HALFWAY_METHODS,
     FlowSettings,
     backward_warp,
     bilinear_splat,
@@ -142,6 +144,33 @@ def test_dis_recovers_a_translation_and_the_warps_meet_in_the_middle() -> None:
     for warped in (warped_first, warped_last):
         error = np.abs(warped[inner].astype(float) - middle[inner]).mean()
         assert error < 2.0
+
+
+@pytest.mark.parametrize(
+    "size", [(1, 1), (8, 8), (1, 4000), (4000, 1), (2, 3), (11, 30), (16, 92), (1000, 16)]
+)
+@pytest.mark.parametrize("halfway", HALFWAY_METHODS)
+def test_frames_too_small_for_dis_are_padded_for_the_flow(
+    size: tuple[int, int], halfway: str
+) -> None:
+    """OpenCV's DIS refuses (or crashes on) frames under 32 px on a side: they are padded for
+    it, and the flows, splats and warps come back at the frames' own size, for every preset."""
+    height, width = size
+    rng = np.random.default_rng(0)
+    first, last = (rng.integers(0, 256, (height, width, 3), np.uint8) for _ in range(2))
+    for preset in DIS_PRESETS:
+        settings = FlowSettings(preset=preset, halfway=halfway)
+        dis = settings.create()
+        flow_01, flow_10 = dis_flows(first, last, dis)
+        assert flow_01.shape == flow_10.shape == (height, width, 2)
+        assert np.isfinite(flow_01).all() and np.isfinite(flow_10).all()
+        warped_first, warped_last, to_first = halfway_warps(first, last, dis, settings)
+        assert warped_first.shape == warped_last.shape == first.shape
+        assert warped_first.dtype == np.uint8
+        assert to_first.shape == (height, width, 2) and np.isfinite(to_first).all()
+    # A still frame has no motion, however small.
+    still_01, still_10 = dis_flows(first, first, FlowSettings().create())
+    assert np.abs(still_01).max() < 1e-3 and np.abs(still_10).max() < 1e-3
 
 
 def test_settings_validate_and_round_trip() -> None:

@@ -48,6 +48,11 @@ SPLAT_SHARPNESS = 100.0
 # Weight of the averaged estimate in every splatted pixel: it fills the holes nothing lands
 # in, and elsewhere it is negligible beside the splats' weights (about 1 per pixel).
 SPLAT_FILL_WEIGHT = 1e-3
+# OpenCV's DIS (5.1) refuses frames under 12 pixels on a side, and some long thin frames under
+# 32 (16x1000 with the "fast" preset), and crashes the process on others (16x92 with
+# "ultrafast"); from 32 pixels up it has worked for every preset and shape tried (up to 32x20000).
+# Frames with a side under this are replicate-padded to it for the flow, which is then cropped.
+DIS_MIN_SIZE = 32
 
 
 def _cv2() -> Any:
@@ -143,12 +148,22 @@ def dis_flows(first: np.ndarray, last: np.ndarray, dis: Any) -> tuple[np.ndarray
         dis: a ``cv2.DISOpticalFlow`` (:meth:`FlowSettings.create`).
 
     Returns:
-        ``flow_01`` (first -> last) and ``flow_10`` (last -> first), (H, W, 2) float32.
+        ``flow_01`` (first -> last) and ``flow_10`` (last -> first), (H, W, 2) float32. Frames
+        smaller than :data:`DIS_MIN_SIZE` on a side (down to 1x1) are replicate-padded for
+        DIS and their flows cropped back.
     """
     grey_first, grey_last = to_grey_uint8(first), to_grey_uint8(last)
-    flow_01 = dis.calc(grey_first, grey_last, None)
-    flow_10 = dis.calc(grey_last, grey_first, None)
-    return flow_01, flow_10
+    height, width = grey_first.shape
+    pad_y, pad_x = max(0, DIS_MIN_SIZE - height), max(0, DIS_MIN_SIZE - width)
+    if pad_y or pad_x:  # too small for DIS: replicate the edges, then crop the flows back
+        cv2 = _cv2()
+        grey_first, grey_last = (
+            cv2.copyMakeBorder(grey, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
+            for grey in (grey_first, grey_last)
+        )
+    flow_01 = dis.calc(grey_first, grey_last, None)[:height, :width]
+    flow_10 = dis.calc(grey_last, grey_first, None)[:height, :width]
+    return np.ascontiguousarray(flow_01), np.ascontiguousarray(flow_10)
 
 
 def halfway_flow(flow_01: np.ndarray, flow_10: np.ndarray) -> np.ndarray:
