@@ -13,7 +13,10 @@ Prints, on this machine and in this run, for each instruction set asked for (``-
       PNG reading and writing included): the CLI as it stands with the given flags, and the
       same steps with the fast path;
   (d) per-frame time with the model loaded once (what a video mode pays per frame);
-  (e) peak resident memory of each process.
+  (e) peak resident memory of each process;
+  (f) RIFE 4.0, as a peer, per frame with its network loaded once, as (d) (float32, frames
+      uint8 in and out; ``--rife`` picks the variants of benchmarks/rife_peer.py, each skipped
+      with one line where its wheel is not installed).
 
 ``--isa native`` is this CPU as it is; ``--isa avx2`` measures what a CPU with AVX2 and no
 AVX-512 (most laptops) runs, on this one: torch limited to AVX2 (``ATEN_CPU_CAPABILITY=avx2``,
@@ -48,6 +51,7 @@ import time
 from pathlib import Path
 
 from _common import REPO, URBAN2, missing_data, peak_rss
+from rife_peer import RIFE_VERSIONS, weights_file
 
 WIDTH, HEIGHT = 1280, 720
 
@@ -199,6 +203,39 @@ def child_fast(work: Path, repeat: int, pairs: int, precision: str, weights: Pat
     }
 
 
+def child_rife(work: Path, pairs: int, version: str) -> dict:
+    """(f): a RIFE peer (benchmarks/rife_peer.py) loaded once, then ``pairs`` 720p frame pairs
+    as in the video loop of (d), uint8 in and out."""
+    import numpy as np
+    import torch
+    from rife_peer import load_rife
+
+    frames, _, _ = _frames(work)
+    start = time.perf_counter()
+    rife, reason = load_rife(version)
+    if rife is None:
+        raise RuntimeError(reason)
+    predict = rife.uint8_predictor()
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    predict(*frames)
+    first_call = time.perf_counter() - start
+    video = []
+    for k in range(pairs):
+        a, b = (np.ascontiguousarray(np.roll(frame, k, axis=1)) for frame in frames)
+        start = time.perf_counter()
+        predict(a, b)
+        video.append(time.perf_counter() - start)
+    return {
+        "name": rife.name,
+        "setup_ms": round(setup * 1000, 1),
+        "first_call_ms": round(first_call * 1000, 1),
+        "video_per_frame": _stats(video),
+        "threads": torch.get_num_threads(),
+        "peak_rss_mib": round(peak_rss() / 2**20),
+    }
+
+
 FAST_ONE_SHOT = """
 import sys, time
 from pathlib import Path
@@ -241,9 +278,11 @@ def _cpu_description() -> tuple[str, str]:
     return model, flags
 
 
-def _child(mode: str, work: Path, weights: Path, args: argparse.Namespace, env: dict) -> dict:
+def _child(
+    mode: str, work: Path, weights: Path, args: argparse.Namespace, env: dict, rife: str = ""
+) -> dict:
     command = [sys.executable, __file__, "--child", mode, "--work", str(work)]
-    command += ["--weights", str(weights)]
+    command += ["--weights", str(weights)] + (["--rife", rife] if rife else [])
     command += ["--repeat", str(args.repeat), "--pairs", str(args.pairs)]
     command += ["--precision", args.precision]
     completed = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -277,9 +316,12 @@ def measure(isa: str, args: argparse.Namespace, work: Path, weights: Path, paths
     # machine falls on all of them alike; best and median over the rounds.
     timed: dict[str, list[tuple[float, float, str]]] = {name: [] for name in probes}
     references, fasts = [], []
+    rifes: dict[str, list[dict]] = {version: [] for version in args.rife_available}
     for _ in range(args.repeat):
         references.append(_child("reference", work, weights, args, env))
         fasts.append(_child("fast", work, weights, args, env))
+        for version, runs in rifes.items():
+            runs.append(_child("rife", work, weights, args, env, version))
         for name, command in probes.items():
             timed[name].append(_timed_process(command, env))
 
@@ -323,6 +365,14 @@ def measure(isa: str, args: argparse.Namespace, work: Path, weights: Path, paths
             "fast": _merge(fasts, "fast"),
             "video_per_frame": _merge(fasts, "video_per_frame"),
             "peak_rss_mib": max(result["peak_rss_mib"] for result in fasts),
+        },
+        "rife": {
+            version: {
+                **runs[-1],
+                "video_per_frame": _merge(runs, "video_per_frame"),
+                "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
+            }
+            for version, runs in rifes.items()
         },
         "build_ms": round(build[0] * 1000),
         "load_ms": round(warm[0] * 1000),
@@ -392,6 +442,12 @@ def report(result: dict, args: argparse.Namespace) -> None:
         fast["video_per_frame"],
         fast["peak_rss_mib"],
     )
+    for peer in result.get("rife", {}).values():
+        row(
+            f"(f) {peer['name']}, per frame ({args.pairs} pairs; process peak)",
+            peer["video_per_frame"],
+            peer["peak_rss_mib"],
+        )
     print(
         f"fast path set-up (optimized copy, kernel load) {fast['setup_ms']:.0f} ms, first call "
         f"{fast['first_call_ms']:.0f} ms; a process that builds the kernel (empty cache, once "
@@ -432,8 +488,15 @@ def main() -> None:
         choices=sorted(ISA_ENVIRONMENTS),
         help="instruction sets to measure (default: native, and avx2 where this CPU has AVX-512)",
     )
+    parser.add_argument(
+        "--rife",
+        nargs="*",
+        default=["4.0"],
+        choices=sorted(RIFE_VERSIONS),
+        help="RIFE variants timed as peers in (f) (default: 4.0; none: a bare --rife)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument("--child", choices=("reference", "fast"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("reference", "fast", "rife"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "reference":
@@ -442,6 +505,16 @@ def main() -> None:
     if args.child == "fast":
         print(json.dumps(child_fast(args.work, 1, args.pairs, args.precision, Path(args.weights))))
         return
+    if args.child == "rife":
+        print(json.dumps(child_rife(args.work, args.pairs, args.rife[0])))
+        return
+    args.rife_available = []
+    for version in args.rife:
+        _, reason = weights_file(version)
+        if reason:
+            print(f"{RIFE_VERSIONS[version].name}: skipped ({reason})")
+        else:
+            args.rife_available.append(version)
 
     import numpy as np
     import torch

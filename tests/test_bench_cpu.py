@@ -15,7 +15,8 @@ def test_help_lists_the_options():
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True
     )
-    for option in ("--repeat", "--pairs", "--precision", "--cli-args", "--weights", "--isa"):
+    options = ("--repeat", "--pairs", "--precision", "--cli-args", "--weights", "--isa")
+    for option in (*options, "--rife"):
         assert option in completed.stdout
 
 
