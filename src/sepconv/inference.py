@@ -443,19 +443,28 @@ class Interpolator:
 
     # -- public API ------------------------------------------------------------------------
 
-    def interpolate(self, first: Any, second: Any) -> Any:
-        """The middle frame, returned in the kind of `first`.
+    @property
+    def takes_time(self) -> bool:
+        """Whether the model makes frames at any time t (else only the middle one)."""
+        return bool(getattr(self.model, "TAKES_TIME", False))
+
+    def interpolate(self, first: Any, second: Any, time: float = 0.5) -> Any:
+        """The frame at ``time`` (default the middle one), returned in the kind of `first`.
 
         Accepts numpy arrays (HxW, HxWxC with C 1-4; uint8, uint16 or float in [0, 1]),
         PIL images (any mode; 16-bit kept), or tensors ((C, H, W) or (B, C, H, W) floats in
         [0, 1]). Grayscale is run as RGB and returned as grayscale; an alpha channel is
         interpolated with the same per-pixel kernels as the colours.
 
+        ``time`` in (0, 1) is the output's place between the frames; other times than 1/2
+        need a model that takes t (:attr:`takes_time`).
+
         Raises:
             InputError: the two frames differ in size, or are not images.
+            ValueError: a time outside (0, 1), or other than 1/2 for a middle-frame model.
         """
         if isinstance(first, Tensor) and isinstance(second, Tensor):
-            return self._interpolate_user_tensor(first, second)
+            return self._interpolate_user_tensor(first, second, time)
         first_float, kind = self._as_float_array(first)
         second_float, _ = self._as_float_array(second)
         if first_float.shape[:2] != second_float.shape[:2]:
@@ -466,16 +475,18 @@ class Interpolator:
         channels = _common_channels(first_float.shape[2], second_float.shape[2])
         first_tensor = self._to_tensor(_pad_channels(first_float, channels))
         second_tensor = self._to_tensor(_pad_channels(second_float, channels))
-        middle = self.interpolate_tensor(first_tensor, second_tensor)
+        middle = self.interpolate_tensor(first_tensor, second_tensor, time)
         result = middle[0].permute(1, 2, 0).float().cpu().numpy()
         return _from_float(result, replace(kind, channels=channels))
 
     @torch.inference_mode()
-    def interpolate_tensor(self, first: Tensor, second: Tensor) -> Tensor:
-        """Core entry point: (B, C, H, W) float frames in [0, 1] -> middle (B, C, H, W) in [0, 1].
+    def interpolate_tensor(self, first: Tensor, second: Tensor, time: float = 0.5) -> Tensor:
+        """Core entry point: (B, C, H, W) float frames in [0, 1] -> the frame at ``time``
+        (default the middle), (B, C, H, W) in [0, 1].
 
         C may be 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Any H, W >= 1.
         """
+        time = self._checked_time(time)
         if first.shape != second.shape:
             raise InputError(
                 f"frames differ in size: {tuple(first.shape)} and {tuple(second.shape)}"
@@ -487,10 +498,20 @@ class Interpolator:
         channels = first.shape[1]
         first = _to_network_channels(first.to(self.device, torch.float32))
         second = _to_network_channels(second.to(self.device, torch.float32))
-        middle = self._run_ensemble(first, second)
+        middle = self._run_ensemble(first, second, time)
         return _from_network_channels(middle.clamp_(0.0, 1.0), channels)
 
-    def _run_ensemble(self, first: Tensor, second: Tensor) -> Tensor:
+    def _checked_time(self, time: float) -> float:
+        time = float(time)
+        if not 0.0 < time < 1.0:
+            raise ValueError(f"time must be between 0 and 1 (exclusive), got {time}")
+        if time != 0.5 and not self.takes_time:
+            raise ValueError(
+                f"this model makes only the middle frame (time 0.5), not time {time:g}"
+            )
+        return time
+
+    def _run_ensemble(self, first: Tensor, second: Tensor, time: float = 0.5) -> Tensor:
         """Mean of the first ``ensemble`` variants' results, each mapped back (see
         :data:`ENSEMBLE_VARIANTS`); the plain pass when ``ensemble`` is 1."""
         total: Tensor | None = None
@@ -498,7 +519,7 @@ class Interpolator:
             one, two = (second, first) if swap else (first, second)
             if flip_dims:
                 one, two = one.flip(flip_dims), two.flip(flip_dims)
-            middle = self._run_with_memory_fallback(one, two)
+            middle = self._run_with_memory_fallback(one, two, 1.0 - time if swap else time)
             if flip_dims:
                 middle = middle.flip(flip_dims)
             total = middle if total is None else total.add_(middle)
@@ -507,14 +528,14 @@ class Interpolator:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _run_with_memory_fallback(self, first: Tensor, second: Tensor) -> Tensor:
+    def _run_with_memory_fallback(self, first: Tensor, second: Tensor, time: float = 0.5) -> Tensor:
         """:meth:`_run_padded`; when a whole-frame pass runs out of GPU memory (and tiling is
         off), retry in tiles of 512, then 256 pixels (warning once), and keep the size that
         worked for later calls. Raises SepconvError (suggesting ``--tile``) if none fits."""
         height, width = first.shape[-2:]
         tile = self.tile_size or self._out_of_memory_tile
         try:
-            return self._run_padded(first, second, tile)
+            return self._run_padded(first, second, tile, time)
         except torch.OutOfMemoryError:
             _free_gpu_memory()
             if self.tile_size is not None:
@@ -533,7 +554,7 @@ class Interpolator:
                 )
             self._out_of_memory_tile = size
             try:
-                return self._run_padded(first, second, size)
+                return self._run_padded(first, second, size, time)
             except torch.OutOfMemoryError:
                 _free_gpu_memory()
         raise SepconvError(
@@ -558,11 +579,11 @@ class Interpolator:
     def _to_tensor(self, frame: np.ndarray) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].to(self.device)
 
-    def _interpolate_user_tensor(self, first: Tensor, second: Tensor) -> Tensor:
+    def _interpolate_user_tensor(self, first: Tensor, second: Tensor, time: float = 0.5) -> Tensor:
         batched = first.dim() == 4
         if first.dim() == 3:
             first, second = first[None], second[None]
-        middle = self.interpolate_tensor(first, second).to(first.dtype)
+        middle = self.interpolate_tensor(first, second, time).to(first.dtype)
         return middle if batched else middle[0]
 
     def _padding_amounts(self, height: int, width: int) -> tuple[int, int, int, int]:
@@ -572,7 +593,9 @@ class Interpolator:
         bottom = pad_to_multiple(lead + height + lead, PAD_MULTIPLE) - height - lead
         return lead, right, lead, bottom
 
-    def _run_padded(self, first: Tensor, second: Tensor, tile_size: int | None = None) -> Tensor:
+    def _run_padded(
+        self, first: Tensor, second: Tensor, tile_size: int | None = None, time: float = 0.5
+    ) -> Tensor:
         """Frames of any size: the model's whole-frame preparation (flow, once, on the real
         frame), every prepared input padded to the network's canvas, the network run whole or
         tiled (in windows of `tile_size`, default the Interpolator's), the result cropped
@@ -581,9 +604,11 @@ class Interpolator:
         height, width = first.shape[-2:]
         left, right, top, bottom = self._padding_amounts(height, width)
         padding = [left, right, top, bottom]
+        # Only models that take t get it (the others make the middle frame).
+        timing = {"time": time} if self.takes_time else {}
         inputs = {
             name: F.pad(tensor, padding, mode="replicate")
-            for name, tensor in self.model.prepare(first, second).items()
+            for name, tensor in self.model.prepare(first, second, **timing).items()
         }
         if tile_size is not None and max(height, width) > tile_size:
             middle = self._run_tiled(inputs, tile_size)

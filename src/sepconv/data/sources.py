@@ -143,6 +143,9 @@ DATA_KEYS: dict[str, frozenset[str]] = {
     "triplets": frozenset({"path", "cache"}),
     "vimeo": frozenset({"path", "split"}),
     "mixture": frozenset({"sources"}),
+    "motion": frozenset(
+        {"photos", "options", "videos", "gaps", "max_side", "synthetic_weight", "quadruplets"}
+    ),
 }
 MIXTURE_KINDS = ("synthetic", "videos", "triplets", "vimeo")
 
@@ -346,6 +349,9 @@ def build_batches(
       Middlebury layout (``path``; ``cache``: keep decoded frames in memory, default false).
     * ``"vimeo"``: Vimeo-90k (``path``: the folder with ``sequences/`` and the lists;
       ``split``: "train" (default) or "test").
+    * ``"motion"``: frames at any time t with exact flow where known, for learned motion
+      (:class:`~sepconv.data.motion_batches.MotionBatches`: ``photos``, ``options``,
+      ``videos``, ``gaps``, ``max_side``, ``synthetic_weight``, ``quadruplets``).
     * ``"mixture"``: ``sources``, an array of tables ``{kind, weight, ...}`` of the kinds
       synthetic, videos, triplets and vimeo with their keys; every batch holds samples of
       each in proportion to ``weight`` (positive, default 1).
@@ -384,6 +390,23 @@ def build_batches(
             start_step=start_step,
             device=device,
         )
+    if kind == "motion":
+        from sepconv.data.motion_batches import MotionBatches
+
+        if "photos" not in spec or ("videos" not in spec and spec.get("synthetic_weight") != 1):
+            raise SepconvError('data.kind = "motion" needs data.photos and data.videos')
+        try:
+            return MotionBatches(
+                spec,
+                batch_size,
+                crop_size,
+                seed=seed,
+                rank=rank,
+                start_step=start_step,
+                device=device,
+            )
+        except (InputError, TypeError, ValueError) as error:
+            raise SepconvError(f"data: {error}") from None
     if kind == "mixture":
         sources, weights = _mixture_sources(spec, crop_size, seed, device)
     else:

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -234,7 +235,11 @@ def _gather_windows(
 
 
 def _local_affine(
-    linear: torch.Tensor, translation: torch.Tensor, center: torch.Tensor, t: float, size: int
+    linear: torch.Tensor,
+    translation: torch.Tensor,
+    center: torch.Tensor,
+    t: float | torch.Tensor,
+    size: int,
 ) -> torch.Tensor:
     """(B,2,3) affine map from normalised output coordinates (align_corners=True, in [-1, 1])
     to layer-local pixel coordinates ``l = (I + t*D)^-1 (p - c - t*v)``."""
@@ -245,7 +250,8 @@ def _local_affine(
     inverse = torch.stack((torch.stack((d, -b), -1), torch.stack((-c, a), -1)), -2)
     inverse = inverse / determinant[:, None, None]  # (B,2,2)
     half = (size - 1) / 2.0
-    offset = torch.einsum("bij,bj->bi", inverse, -(center + t * translation))
+    column = t[:, None] if isinstance(t, torch.Tensor) else t
+    offset = torch.einsum("bij,bj->bi", inverse, -(center + column * translation))
     return torch.cat((inverse * half, offset[:, :, None]), dim=2)
 
 
@@ -255,7 +261,7 @@ def render_layer(
     translation: torch.Tensor,
     center: torch.Tensor,
     source_center: torch.Tensor,
-    t: float,
+    t: float | torch.Tensor,
     size: int,
     mode: str = "bicubic",
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -368,22 +374,85 @@ class SyntheticMotion:
         All random numbers come from ``generator`` (a CPU or device generator; the internal one,
         seeded with ``config.seed``, if None), so a seeded generator gives the same batch.
         """
-        cfg = self.config
         generator = self._generator if generator is None else generator
+        scene = self._draw_scene(batch_size, generator)
+        frames = [self._render(scene, index, t)[0] for index, t in enumerate(TIMES)]
+        return {"first": frames[0], "middle": frames[1], "last": frames[2]}
+
+    @torch.no_grad()
+    def sample_with_flow(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        *,
+        middle_probability: float = 0.5,
+        time_range: tuple[float, float] = (0.1, 0.9),
+    ) -> dict[str, torch.Tensor]:
+        """Frames at any time t between the two inputs, with the exact motion.
+
+        t is 1/2 with probability ``middle_probability``, else uniform in ``time_range``
+        (per sample). The scene is drawn as in :meth:`sample` (then the times), so ``first``
+        and ``last`` are :meth:`sample`'s for the same generator state.
+
+        Returns:
+            ``first``, ``middle`` (the frame at t), ``last``: (B, 3, size, size) in [0, 1];
+            ``time``: (B,) t in (0, 1); ``flow_t0``, ``flow_t1``: (B, 2, size, size) exact
+            flows in pixels from the frame at t to the first and the last frame (x + flow is
+            where the surface seen at x is in that frame), of the layer covering each pixel
+            (blended over the layers' soft edges like the colours); ``visible_t0``,
+            ``visible_t1``: (B, 1, size, size) 1 where that surface is the one seen there in
+            that frame (not occluded, inside the crop), else 0; ``flow_valid``: (B,) ones.
+        """
+        generator = self._generator if generator is None else generator
+        scene = self._draw_scene(batch_size, generator)
+        device = self.device
+        uniform = self._rand(generator, batch_size, 2).to(device)
+        low, high = time_range
+        times = torch.where(
+            uniform[:, 0] < middle_probability,
+            torch.full_like(uniform[:, 1], 0.5),
+            low + (high - low) * uniform[:, 1],
+        )
+        half_steps = 2.0 * times - 1.0  # the renderer's time: -1 (first) .. +1 (last)
+        first, owner_first, _ = self._render(scene, 0, -1.0)
+        last, owner_last, _ = self._render(scene, 2, 1.0)
+        middle, owner, layers = self._render(scene, 1, half_steps, flow_to=(-1.0, 1.0))
+        flow_t0, flow_t1 = layers
+        return {
+            "first": first,
+            "middle": middle,
+            "last": last,
+            "time": times,
+            "flow_t0": flow_t0,
+            "flow_t1": flow_t1,
+            "visible_t0": _visible(owner, owner_first, flow_t0),
+            "visible_t1": _visible(owner, owner_last, flow_t1),
+            "flow_valid": torch.ones(batch_size, device=device),
+        }
+
+    def _draw_scene(self, batch_size: int, generator: torch.Generator) -> dict[str, Any]:
+        """Every random parameter of a batch of scenes (see :meth:`sample`)."""
+        cfg = self.config
         device = self.device
         count = len(self)
         size = cfg.size
         layers = cfg.max_layers
         to = {"device": device}
+        scene: dict[str, Any] = {"batch_size": batch_size, "layers": layers}
 
         # Background.
         photo = (self._rand(generator, batch_size) * count).long().clamp(max=count - 1).to(**to)
         where = self._rand(generator, batch_size, 2).to(**to)
         phase = self._rand(generator, batch_size, 2).to(**to)  # shared sub-pixel phase
         linear, translation = (x.to(**to) for x in self._motion(generator, batch_size))
-        window = _gather_windows(self.photos, self.sizes, photo, where, self.background_window)
-        source_center = (self.background_window - 1) / 2.0 + phase - 0.5
-        zero = torch.zeros((batch_size, 2), device=device)
+        scene["window"] = _gather_windows(
+            self.photos, self.sizes, photo, where, self.background_window
+        )
+        scene["linear"], scene["translation"] = linear, translation
+        scene["source_center"] = ((self.background_window - 1) / 2.0 + phase - 0.5).expand(
+            batch_size, 2
+        )
+        scene["center"] = torch.zeros((batch_size, 2), device=device)
 
         # Foreground layers (always drawn, so the random stream does not depend on the counts).
         n = batch_size * layers
@@ -397,74 +466,162 @@ class SyntheticMotion:
             shift = 1 + (lu[:, 0] * max(count - 1, 1)).long().clamp(max=max(count - 2, 0))
             layer_photo = (photo.repeat_interleave(layers) + shift) % count
             layer_where = lu[:, 1:3]
-            layer_linear, layer_translation = (x.to(**to) for x in self._motion(generator, n))
-            layer_window = _gather_windows(
+            scene["layer_linear"], scene["layer_translation"] = (
+                x.to(**to) for x in self._motion(generator, n)
+            )
+            scene["layer_window"] = _gather_windows(
                 self.photos, self.sizes, layer_photo, layer_where, self.layer_window
             )
             half = (size - 1) / 2.0
-            layer_center = (lu[:, 3:5] * 2 - 1) * half * 0.8
+            scene["layer_center"] = (lu[:, 3:5] * 2 - 1) * half * 0.8
             rmin, rmax = cfg.layer_min_radius * size, cfg.layer_max_radius * size
-            radii = rmin + (rmax - rmin) * lu[:, 5:7]  # (n,2) semi-axes
-            orientation = math.pi * lu[:, 7]
+            scene["radii"] = rmin + (rmax - rmin) * lu[:, 5:7]  # (n,2) semi-axes
+            scene["orientation"] = math.pi * lu[:, 7]
             soft_u = self._rand(generator, n).to(**to)
-            softness = (
+            scene["softness"] = (
                 cfg.layer_softness[0] + (cfg.layer_softness[1] - cfg.layer_softness[0]) * soft_u
             )
-            active = (torch.arange(layers, device=device)[None, :] < layer_count[:, None]).reshape(
-                n
+            scene["active"] = (
+                torch.arange(layers, device=device)[None, :] < layer_count[:, None]
+            ).reshape(n)
+            scene["layer_source_center"] = torch.full(
+                (n, 2), (self.layer_window - 1) / 2.0, device=device
             )
-            layer_source_center = torch.full((n, 2), (self.layer_window - 1) / 2.0, device=device)
 
         # Brightness / contrast drift, linear in time.
         pu = self._rand(generator, batch_size, 3).to(**to)
         use = (pu[:, 0] < cfg.photometric_probability).float()
-        brightness = cfg.max_brightness * (2 * pu[:, 1] - 1) * use
-        contrast = cfg.max_contrast * (2 * pu[:, 2] - 1) * use
-        noise_std = None
+        scene["brightness"] = cfg.max_brightness * (2 * pu[:, 1] - 1) * use
+        scene["contrast"] = cfg.max_contrast * (2 * pu[:, 2] - 1) * use
+        scene["noise_std"] = None
         if cfg.noise_probability > 0 and cfg.max_noise > 0:  # (no draws otherwise)
             nu = self._rand(generator, batch_size, 2).to(**to)
-            noise_std = cfg.max_noise * nu[:, 1] * (nu[:, 0] < cfg.noise_probability).float()
-            noise = self._rand_normal(generator, len(TIMES), batch_size, 3, size, size).to(**to)
+            scene["noise_std"] = (
+                cfg.max_noise * nu[:, 1] * (nu[:, 0] < cfg.noise_probability).float()
+            )
+            scene["noise"] = self._rand_normal(generator, len(TIMES), batch_size, 3, size, size).to(
+                **to
+            )
+        return scene
 
-        frames = []
-        for index, t in enumerate(TIMES):
-            frame, _ = render_layer(
-                window,
-                linear,
-                translation,
-                zero,
-                source_center.expand(batch_size, 2),
-                t,
+    def _render(
+        self,
+        scene: dict[str, Any],
+        index: int,
+        t: float | torch.Tensor,
+        flow_to: tuple[float, float] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One frame of drawn scenes at time ``t`` (half-steps; a number or (B,) tensor).
+
+        Returns:
+            The frame (B,3,size,size); the index of the layer seen at each pixel (B,1,size,size;
+            0 the background, k the k-th foreground layer); and, when ``flow_to`` names two
+            times, the exact flows (B,2,size,size) in pixels from this frame to each of them.
+        """
+        cfg = self.config
+        size = cfg.size
+        batch_size, layers = scene["batch_size"], scene["layers"]
+        frame, local = render_layer(
+            scene["window"],
+            scene["linear"],
+            scene["translation"],
+            scene["center"],
+            scene["source_center"],
+            t,
+            size,
+            cfg.mode,
+        )
+        owner = torch.zeros((batch_size, 1, size, size), device=frame.device)
+        flows: list[torch.Tensor] = []
+        if flow_to is not None:
+            flows = [
+                _layer_flow(local, scene["linear"], scene["translation"], scene["center"], s, size)
+                for s in flow_to
+            ]
+        if layers:
+            layer_t = t.repeat_interleave(layers) if isinstance(t, torch.Tensor) else t
+            color, layer_local = render_layer(
+                scene["layer_window"],
+                scene["layer_linear"],
+                scene["layer_translation"],
+                scene["layer_center"],
+                scene["layer_source_center"],
+                layer_t,
                 size,
                 cfg.mode,
             )
-            if layers:
-                color, local = render_layer(
-                    layer_window,
-                    layer_linear,
-                    layer_translation,
-                    layer_center,
-                    layer_source_center,
-                    t,
+            alpha = _ellipse_alpha(
+                layer_local, scene["radii"], scene["orientation"], scene["softness"], size
+            )
+            alpha = alpha * scene["active"][:, None, None]
+            color = color.reshape(batch_size, layers, 3, size, size)
+            alpha = alpha.reshape(batch_size, layers, 1, size, size)
+            layer_flows = [
+                _layer_flow(
+                    layer_local,
+                    scene["layer_linear"],
+                    scene["layer_translation"],
+                    scene["layer_center"],
+                    s,
                     size,
-                    cfg.mode,
-                )
-                alpha = _ellipse_alpha(local, radii, orientation, softness, size)
-                alpha = alpha * active[:, None, None]
-                color = color.reshape(batch_size, layers, 3, size, size)
-                alpha = alpha.reshape(batch_size, layers, 1, size, size)
-                for k in range(layers):
-                    frame = torch.lerp(frame, color[:, k], alpha[:, k])
-            gain = (1.0 + t * contrast)[:, None, None, None]
-            offset = (t * brightness)[:, None, None, None]
-            frame = (frame - 0.5) * gain + 0.5 + offset
-            if noise_std is not None:
-                frame = frame + noise_std[:, None, None, None] * noise[index]
-            frame = frame.clamp_(0.0, 1.0)
-            if cfg.quantize:
-                frame = frame.mul_(255.0).round_().div_(255.0)
-            frames.append(frame)
-        return {"first": frames[0], "middle": frames[1], "last": frames[2]}
+                ).reshape(batch_size, layers, 2, size, size)
+                for s in (flow_to or ())
+            ]
+            for k in range(layers):
+                frame = torch.lerp(frame, color[:, k], alpha[:, k])
+                owner = torch.where(alpha[:, k] >= 0.5, float(k + 1), owner)
+                flows = [
+                    torch.lerp(flow, layer_flow[:, k], alpha[:, k])
+                    for flow, layer_flow in zip(flows, layer_flows, strict=True)
+                ]
+        times = t if isinstance(t, torch.Tensor) else torch.full((batch_size,), float(t))
+        times = times.to(frame.device)[:, None, None, None]
+        gain = 1.0 + times * scene["contrast"][:, None, None, None]
+        offset = times * scene["brightness"][:, None, None, None]
+        frame = (frame - 0.5) * gain + 0.5 + offset
+        if scene["noise_std"] is not None:
+            frame = frame + scene["noise_std"][:, None, None, None] * scene["noise"][index]
+        frame = frame.clamp_(0.0, 1.0)
+        if cfg.quantize:
+            frame = frame.mul_(255.0).round_().div_(255.0)
+        return frame, owner, tuple(flows)
+
+
+def _layer_flow(
+    local: torch.Tensor,
+    linear: torch.Tensor,
+    translation: torch.Tensor,
+    center: torch.Tensor,
+    target: float,
+    size: int,
+) -> torch.Tensor:
+    """(B,2,size,size) flow in pixels from the frame whose (B,2,3) local map is ``local`` (from
+    :func:`render_layer`) to time ``target``: a layer point at local ``l`` is at
+    ``c + s*v + (I + s*D) @ l`` at time s."""
+    batch = local.shape[0]
+    grid = F.affine_grid(
+        torch.eye(2, 3, device=local.device).expand(batch, 2, 3),
+        [batch, 1, size, size],
+        align_corners=True,
+    )  # (B,size,size,2) normalised output coordinates u; pixels p = u * half
+    half = (size - 1) / 2.0
+    points = torch.einsum("bij,bhwj->bhwi", local[:, :, :2], grid) + local[:, None, None, :, 2]
+    moved = points + target * torch.einsum("bij,bhwj->bhwi", linear, points)
+    position = center[:, None, None, :] + target * translation[:, None, None, :] + moved
+    return (position - grid * half).permute(0, 3, 1, 2)
+
+
+def _visible(owner: torch.Tensor, owner_there: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) 1 where the surface seen at a pixel (``owner``) is the one seen where it moves
+    to in the other frame (``owner_there`` read at x + flow, nearest) and that is inside it."""
+    from sepconv.models.motion import backward_warp
+
+    height, width = flow.shape[-2:]
+    there = backward_warp(owner_there, flow, "nearest")
+    columns = torch.arange(width, device=flow.device)[None, None, :] + flow[:, 0]
+    rows = torch.arange(height, device=flow.device)[None, :, None] + flow[:, 1]
+    inside = (columns > -0.5) & (columns < width - 0.5) & (rows > -0.5) & (rows < height - 0.5)
+    return ((there == owner) & inside[:, None]).float()
 
 
 def _ellipse_alpha(

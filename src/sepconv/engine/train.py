@@ -57,7 +57,7 @@ from sepconv.models.checkpoint import (
 )
 from sepconv.models.registry import create_model
 from sepconv.models.sepconv_net import SepConvNet, initialize_as_average
-from sepconv.models.synthesis import Kernels, KernelSynthesisModel
+from sepconv.models.synthesis import KernelSynthesisModel
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -97,9 +97,8 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 class _TrainStep(nn.Module):
-    """The network's training forward (the module DDP wraps): the model's whole-frame
-    preparation (no gradient; for the flow-guided family, DIS flow on each crop as it is after
-    augmentation), kernels under optional bf16 autocast, the local convolution in float32."""
+    """The network's training forward (the module DDP wraps): the family's
+    :meth:`~sepconv.models.synthesis.KernelSynthesisModel.training_forward`."""
 
     def __init__(
         self, net: KernelSynthesisModel, *, bf16: bool, channels_last: bool, backend: str
@@ -110,31 +109,11 @@ class _TrainStep(nn.Module):
         self.channels_last = channels_last
         self.backend = backend
 
-    def forward(self, first: Tensor, last: Tensor) -> Tensor:
-        inputs = self.net.prepare(first, last)
-        network_inputs = inputs
-        if self.channels_last:
-            network_inputs = {
-                name: tensor.contiguous(memory_format=torch.channels_last)
-                for name, tensor in inputs.items()
-            }
-        with torch.autocast(first.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            kernels = self.net.kernels_for(network_inputs)
-        kernels = Kernels(
-            *(
-                tensor.float().contiguous()
-                for tensor in (
-                    kernels.vertical1,
-                    kernels.horizontal1,
-                    kernels.vertical2,
-                    kernels.horizontal2,
-                )
-            )
-        )
-        return self.net.synthesize(
-            inputs["first"],
-            inputs["second"],
-            kernels,
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        return self.net.training_forward(
+            batch,
+            bf16=self.bf16,
+            channels_last=self.channels_last,
             backend=self.backend,  # type: ignore[arg-type]
         )
 
@@ -407,13 +386,16 @@ class Trainer:
         lr = learning_rate(config, self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        first = batch["first"].to(self.device, torch.float32, non_blocking=True)
-        middle = batch["middle"].to(self.device, torch.float32, non_blocking=True)
-        last = batch["last"].to(self.device, torch.float32, non_blocking=True)
+        batch = {
+            name: tensor.to(self.device, torch.float32, non_blocking=True)
+            for name, tensor in batch.items()
+        }
         self.step_module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        prediction = self.step_module(first, last)
-        loss = self.loss_fn(prediction, middle)
+        prediction, extra_loss = self.step_module(batch)
+        loss = self.loss_fn(prediction, batch["middle"])
+        if extra_loss is not None:
+            loss = loss + extra_loss
         finite = self.dist.all_finite(bool(torch.isfinite(loss).item()), self.device)
         grad_norm = math.nan
         if finite:

@@ -31,7 +31,13 @@ from torch import Tensor, nn
 from sepconv.flow import FlowSettings, halfway_warps
 from sepconv.models.synthesis import Kernels, KernelSynthesisModel
 
-__all__ = ["FlowSepConvConfig", "FlowSepConvNet", "initialize_as_flow_baseline"]
+__all__ = [
+    "FlowSepConvConfig",
+    "FlowSepConvNet",
+    "initialize_as_flow_baseline",
+    "run_unet",
+    "unet_levels",
+]
 
 # Network inputs: both frames (6), both warps (6), the halfway flow F_m0 (2).
 GUIDE_CHANNELS = 14
@@ -122,6 +128,48 @@ def _conv_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
 
 
+def unet_levels(
+    in_channels: int, widths: list[int]
+) -> tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList]:
+    """The kernel networks' small U-Net: per level (full resolution first) an encoder of two
+    3x3 conv + ReLU, and on the way up a reducer (the coarser level's width to this one's)
+    and a decoder. Conv + ReLU pairs in ``nn.Sequential`` are what
+    :func:`sepconv.inference.optimized_cpu_copy` fuses."""
+    encoders = nn.ModuleList(
+        nn.Sequential(
+            *_conv_relu(in_channels if level == 0 else widths[level - 1], width),
+            *_conv_relu(width, width),
+        )
+        for level, width in enumerate(widths)
+    )
+    reducers = nn.ModuleList(
+        nn.Sequential(*_conv_relu(widths[level + 1], widths[level]))
+        for level in range(len(widths) - 1)
+    )
+    decoders = nn.ModuleList(
+        nn.Sequential(*_conv_relu(widths[level], widths[level])) for level in range(len(widths) - 1)
+    )
+    return encoders, reducers, decoders
+
+
+def run_unet(
+    guide: Tensor, encoders: nn.ModuleList, reducers: nn.ModuleList, decoders: nn.ModuleList
+) -> Tensor:
+    """(B, C, H, W) guide -> (B, widths[0], H, W) features (H, W multiples of
+    ``2 ** (len(encoders) - 1)``): average-pooled down, bilinear up, skips added."""
+    skips = []
+    features = guide
+    for level, encoder in enumerate(encoders):
+        if level:
+            features = F.avg_pool2d(features, kernel_size=2)
+        features = encoder(features)
+        skips.append(features)
+    for level in range(len(encoders) - 2, -1, -1):
+        upsampled = F.interpolate(features, scale_factor=2.0, mode="bilinear", align_corners=False)
+        features = decoders[level](reducers[level](upsampled) + skips[level])
+    return features
+
+
 class FlowSepConvNet(KernelSynthesisModel):
     """The flow-guided network (about 0.5M parameters with the default widths).
 
@@ -134,21 +182,7 @@ class FlowSepConvNet(KernelSynthesisModel):
         super().__init__()
         self.config = config or FlowSepConvConfig()
         widths = [int(w) for w in self.config.widths]
-        self.encoders = nn.ModuleList(
-            nn.Sequential(
-                *_conv_relu(GUIDE_CHANNELS if level == 0 else widths[level - 1], width),
-                *_conv_relu(width, width),
-            )
-            for level, width in enumerate(widths)
-        )
-        self.reducers = nn.ModuleList(
-            nn.Sequential(*_conv_relu(widths[level + 1], widths[level]))
-            for level in range(len(widths) - 1)
-        )
-        self.decoders = nn.ModuleList(
-            nn.Sequential(*_conv_relu(widths[level], widths[level]))
-            for level in range(len(widths) - 1)
-        )
+        self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
         self.head = nn.Sequential(nn.Conv2d(widths[0], 4 * self.config.kernel_size, 1))
         initialize_as_flow_baseline(self)
 
@@ -212,18 +246,7 @@ class FlowSepConvNet(KernelSynthesisModel):
         )
         if self.head[0].weight.is_contiguous(memory_format=torch.channels_last):
             guide = guide.contiguous(memory_format=torch.channels_last)
-        skips = []
-        features = guide
-        for level, encoder in enumerate(self.encoders):
-            if level:
-                features = F.avg_pool2d(features, kernel_size=2)
-            features = encoder(features)
-            skips.append(features)
-        for level in range(len(self.encoders) - 2, -1, -1):
-            upsampled = F.interpolate(
-                features, scale_factor=2.0, mode="bilinear", align_corners=False
-            )
-            features = self.decoders[level](self.reducers[level](upsampled) + skips[level])
+        features = run_unet(guide, self.encoders, self.reducers, self.decoders)
         taps = self.head(features)
         return Kernels(*taps.chunk(4, dim=1))
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from sepconv.models.flow_sepconv import FlowSepConvConfig, FlowSepConvNet
+from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet
 from sepconv.models.sepconv_net import SepConvConfig, SepConvNet
 from sepconv.models.synthesis import KernelSynthesisModel
 
 __all__ = ["ARCHITECTURES", "ModelConfig", "architecture_of", "config_from_dict", "create_model"]
 
-ModelConfig = SepConvConfig | FlowSepConvConfig
+ModelConfig = SepConvConfig | FlowSepConvConfig | MotionSepConvConfig
 
 ARCHITECTURES: dict[str, tuple[type[Any], type[KernelSynthesisModel]]] = {
     "sepconv": (SepConvConfig, SepConvNet),
     "flow-sepconv": (FlowSepConvConfig, FlowSepConvNet),
+    "motion-sepconv": (MotionSepConvConfig, MotionSepConvNet),
 }
 DEFAULT_ARCHITECTURE = "sepconv"
 

@@ -74,6 +74,53 @@ class KernelSynthesisModel(nn.Module):
         """Kernels for every pixel of (a tile of) :meth:`prepare`'s output."""
         raise NotImplementedError
 
+    def training_forward(
+        self,
+        batch: Mapping[str, Tensor],
+        *,
+        bf16: bool = False,
+        channels_last: bool = False,
+        backend: Backend = "auto",
+    ) -> tuple[Tensor, Tensor | None]:
+        """The training pass on a batch {"first", "last", ...} ((B, 3, H, W) in [0, 1]).
+
+        The whole-frame preparation runs without gradient (for the flow-guided family, DIS
+        flow on each crop as it is after augmentation), the kernels under optional bfloat16
+        autocast, the local convolution in float32.
+
+        Returns:
+            The prediction (B, 3, H, W) and a family's own extra loss term (None here;
+            families whose preparation is learned add theirs, e.g. on the motion).
+        """
+        first, last = batch["first"], batch["last"]
+        with torch.no_grad():
+            inputs = self.prepare(first, last)
+        return self.kernel_synthesis(
+            inputs, bf16=bf16, channels_last=channels_last, backend=backend
+        ), None
+
+    def kernel_synthesis(
+        self,
+        inputs: Mapping[str, Tensor],
+        *,
+        bf16: bool = False,
+        channels_last: bool = False,
+        backend: Backend = "auto",
+    ) -> Tensor:
+        """Kernels of prepared whole-crop ``inputs`` (bfloat16 autocast when ``bf16``), then
+        the synthesis in float32 (training's path)."""
+        network_inputs = inputs
+        if channels_last:
+            network_inputs = {
+                name: tensor.contiguous(memory_format=torch.channels_last)
+                for name, tensor in inputs.items()
+            }
+        device_type = inputs["first"].device.type
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+            kernels = self.kernels_for(network_inputs)
+        kernels = Kernels(*(tensor.float().contiguous() for tensor in _kernel_tuple(kernels)))
+        return self.synthesize(inputs["first"], inputs["second"], kernels, backend=backend)
+
     def forward(self, first: Tensor, second: Tensor, *, backend: Backend = "auto") -> Tensor:
         """Middle frame (B, 3, H, W) of two RGB frames (B, 3, H, W) in [0, 1]."""
         inputs = self.prepare(first, second)
@@ -158,6 +205,10 @@ class KernelSynthesisModel(nn.Module):
         return self.apply_kernels(
             self.pad_for_synthesis(first), self.pad_for_synthesis(second), kernels, backend=backend
         )
+
+
+def _kernel_tuple(kernels: Kernels) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return (kernels.vertical1, kernels.horizontal1, kernels.vertical2, kernels.horizontal2)
 
 
 def joint_statistics(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,323 @@
+"""Learned motion: a small coarse-to-fine network that finds the flows from time t to both frames.
+
+Shared by the learned-motion model family (:mod:`sepconv.models.motion_sepconv`), its training
+and every evaluation. It works at low resolution (features at 1/4, 1/8 and 1/16 of the frame),
+so large displacements cost little, and it takes the time ``t`` in (0, 1) of the frame to make
+as an input, as RIFE's IFNet and IFRNet's decoder do.
+
+Matching is explicit. At every level a *bilateral* cost volume (Park et al., "BMBC", ECCV 2020)
+scores candidate motions ``d`` of the middle pixel ``p``: the features of the first frame at
+``p - t * d`` against those of the last at ``p + (1 - t) * d`` (around the current estimate on
+the finer levels). A soft arg-max over the candidates gives a motion at once, from the first
+step of training; a small convolutional estimator adds a residual to both flows (they differ
+at occlusions) and to a blending weight.
+
+Conventions: flows are (B, 2, H, W) in pixels of the frame they are given at, (dx, dy);
+``flow_t0`` maps a pixel of the output frame at time t to where it is in the first frame
+(``output(x) ~ first(x + flow_t0(x))``), ``flow_t1`` likewise to the last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+__all__ = [
+    "MotionEstimator",
+    "MotionOutput",
+    "backward_warp",
+    "bilateral_cost_volume",
+    "time_tensor",
+]
+
+# The estimator's frames are halved first, then three stride-2 levels: sizes are padded to
+# a multiple of this.
+MOTION_STRIDE = 32
+LEAKY_SLOPE = 0.1
+
+
+def time_tensor(time: float | Tensor | None, batch: int, device: torch.device) -> Tensor:
+    """(B,) float32 times in (0, 1) from a number, a (B,) or (B, 1, ...) tensor, or None (1/2)."""
+    if time is None:
+        time = 0.5
+    if isinstance(time, Tensor):
+        values = time.detach().to(device, torch.float32).reshape(-1)
+        if values.numel() == 1:
+            values = values.expand(batch)
+        if values.numel() != batch:
+            raise ValueError(f"{values.numel()} times for a batch of {batch}")
+        return values.contiguous()
+    return torch.full((batch,), float(time), dtype=torch.float32, device=device)
+
+
+def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(1, H, W, 2) pixel coordinates (x, y)."""
+    rows = torch.arange(height, device=device, dtype=dtype)
+    columns = torch.arange(width, device=device, dtype=dtype)
+    grid_y, grid_x = torch.meshgrid(rows, columns, indexing="ij")
+    return torch.stack((grid_x, grid_y), dim=-1)[None]
+
+
+def _normalised(coordinates: Tensor, height: int, width: int) -> Tensor:
+    """Pixel coordinates (..., 2) -> grid_sample's [-1, 1] (align_corners=True)."""
+    scale = coordinates.new_tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)])
+    return coordinates * scale - 1.0
+
+
+def backward_warp(frame: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
+    """``frame(x + flow(x))``, border pixels replicated; differentiable in both.
+
+    Args:
+        frame: (B, C, H, W).
+        flow: (B, 2, H, W) in pixels.
+        mode: "bilinear" or "bicubic" (``grid_sample``'s).
+    Returns:
+        (B, C, H, W).
+    """
+    height, width = frame.shape[-2:]
+    grid = _pixel_grid(height, width, frame.device, flow.dtype) + flow.permute(0, 2, 3, 1)
+    return F.grid_sample(
+        frame,
+        _normalised(grid, height, width).to(frame.dtype),
+        mode=mode,
+        padding_mode="border",
+        align_corners=True,
+    )
+
+
+def candidate_offsets(radius: int, step: float, device: torch.device) -> Tensor:
+    """(D, 2) candidate motions (dx, dy) on a (2r + 1)^2 grid of spacing ``step``."""
+    values = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32) * step
+    dy, dx = torch.meshgrid(values, values, indexing="ij")
+    return torch.stack((dx.reshape(-1), dy.reshape(-1)), dim=-1)
+
+
+def bilateral_cost_volume(
+    features0: Tensor,
+    features1: Tensor,
+    flow_t0: Tensor,
+    flow_t1: Tensor,
+    time: Tensor,
+    offsets: Tensor,
+) -> Tensor:
+    """Correlation of the two frames' features along candidate motions through each pixel.
+
+    For the output pixel p and candidate total motion d (first frame to last), the first
+    frame is read at ``p + flow_t0 - t * d`` and the last at ``p + flow_t1 + (1 - t) * d``.
+
+    Args:
+        features0, features1: (B, C, h, w) unit-length features (over C).
+        flow_t0, flow_t1: (B, 2, h, w) the current estimate (pixels of this level).
+        time: (B,) in (0, 1).
+        offsets: (D, 2) candidate motions d in pixels of this level.
+    Returns:
+        (B, D, h, w) costs in [-1, 1].
+    """
+    batch, channels, height, width = features0.shape
+    count = offsets.shape[0]
+    base = _pixel_grid(height, width, features0.device, features0.dtype)  # (1, h, w, 2)
+    moves = offsets.to(features0.dtype)[None, :, None, None, :]  # (1, D, 1, 1, 2)
+    t = time.to(features0.dtype)[:, None, None, None, None]
+
+    def sample(features: Tensor, flow: Tensor, factor: Tensor) -> Tensor:
+        position = (base + flow.permute(0, 2, 3, 1))[:, None] + factor * moves  # (B,D,h,w,2)
+        grid = _normalised(position, height, width).reshape(batch, count * height, width, 2)
+        sampled = F.grid_sample(
+            features, grid, mode="bilinear", padding_mode="zeros", align_corners=True
+        )
+        return sampled.reshape(batch, channels, count, height, width)
+
+    first = sample(features0, flow_t0, -t)
+    last = sample(features1, flow_t1, 1.0 - t)
+    return (first * last).sum(dim=1)
+
+
+def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
+        nn.LeakyReLU(LEAKY_SLOPE),
+    )
+
+
+class FeaturePyramid(nn.Module):
+    """Per-frame features at 1/4, 1/8, 1/16 of the frame (from the half-size frame)."""
+
+    def __init__(self, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        levels = []
+        previous = 3
+        for width in widths:  # every level halves: 1/2 -> 1/4 -> 1/8 -> 1/16
+            levels.append(nn.Sequential(_conv(previous, width, 2), _conv(width, width)))
+            previous = width
+        self.levels = nn.ModuleList(levels)
+
+    def forward(self, frame: Tensor) -> list[Tensor]:
+        """(B, 3, H, W) in [0, 1] -> features, finest (1/4) first."""
+        features = F.avg_pool2d(frame - 0.5, 2)
+        outputs = []
+        for level in self.levels:
+            features = level(features)
+            outputs.append(features)
+        return outputs
+
+
+class LevelEstimator(nn.Module):
+    """One level's update: cost volume + context -> residual flows and blend logit."""
+
+    def __init__(self, candidates: int, feature_width: int, width: int) -> None:
+        super().__init__()
+        # cost volume, both warped features, flows (4), blend logit (1), time (1)
+        in_channels = candidates + 2 * feature_width + 6
+        self.body = nn.Sequential(
+            _conv(in_channels, width),
+            _conv(width, width),
+            _conv(width, width // 2 + width // 4),
+            _conv(width // 2 + width // 4, width // 2),
+        )
+        self.out = nn.Conv2d(width // 2, 5, 3, padding=1)
+        # Sharpness of the soft arg-max over the cost volume (learned, positive).
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(10.0)))
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.out(self.body(inputs))
+
+
+@dataclass
+class MotionOutput:
+    """Flows from time t to both frames and the blend weight, at full resolution, plus each
+    level's flows for training (coarse to fine, in pixels of the full frame, at their own
+    resolution).
+
+    Attributes:
+        flow_t0, flow_t1: (B, 2, H, W) pixels.
+        blend_logit: (B, 1, H, W); ``sigmoid`` of it is the first frame's weight.
+        levels: [(flow_t0, flow_t1)] per level, each (B, 2, h, w) in full-frame pixels.
+    """
+
+    flow_t0: Tensor
+    flow_t1: Tensor
+    blend_logit: Tensor
+    levels: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+
+
+class MotionEstimator(nn.Module):
+    """Coarse-to-fine learned motion at low resolution (see the module docstring).
+
+    Args:
+        feature_widths: channels of the 1/4, 1/8, 1/16 features.
+        estimator_widths: channels of the level estimators, coarse (1/16) to fine (1/4).
+        coarse_radius, coarse_step: the coarsest cost volume's candidates, a (2r + 1)^2 grid
+            of this spacing in 1/16-pixels (4 and 2: total motions up to +-128 full-frame
+            pixels in x and y).
+        fine_radius: the finer levels' candidates around the current estimate (spacing 1).
+    """
+
+    def __init__(
+        self,
+        feature_widths: tuple[int, ...] = (24, 32, 48),
+        estimator_widths: tuple[int, ...] = (96, 64, 48),
+        coarse_radius: int = 4,
+        coarse_step: float = 2.0,
+        fine_radius: int = 3,
+    ) -> None:
+        super().__init__()
+        if len(feature_widths) != 3 or len(estimator_widths) != 3:
+            raise ValueError("the motion estimator has three levels (1/16, 1/8, 1/4)")
+        self.pyramid = FeaturePyramid(tuple(feature_widths))
+        self.coarse_radius = coarse_radius
+        self.coarse_step = coarse_step
+        self.fine_radius = fine_radius
+        coarse_count = (2 * coarse_radius + 1) ** 2
+        fine_count = (2 * fine_radius + 1) ** 2
+        reversed_widths = list(reversed(feature_widths))  # 1/16, 1/8, 1/4
+        self.estimators = nn.ModuleList(
+            LevelEstimator(
+                coarse_count if index == 0 else fine_count, reversed_widths[index], width
+            )
+            for index, width in enumerate(estimator_widths)
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He (Kaiming) init for the leaky-ReLU stacks, zero output layers: at first the flows
+        are the soft arg-max's and the blend weight is 1 - t."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
+        for estimator in self.estimators:
+            nn.init.zeros_(estimator.out.weight)
+            nn.init.zeros_(estimator.out.bias)
+
+    def forward(self, first: Tensor, last: Tensor, time: Tensor) -> MotionOutput:
+        """Flows from time ``time`` to both frames.
+
+        Args:
+            first, last: (B, 3, H, W) in [0, 1], any size (padded here).
+            time: (B,) in (0, 1).
+        Returns:
+            :class:`MotionOutput` at (H, W).
+        """
+        height, width = first.shape[-2:]
+        pad_bottom = (-height) % MOTION_STRIDE
+        pad_right = (-width) % MOTION_STRIDE
+        if pad_bottom or pad_right:
+            padding = [0, pad_right, 0, pad_bottom]
+            first = F.pad(first, padding, mode="replicate")
+            last = F.pad(last, padding, mode="replicate")
+        batch = first.shape[0]
+        both = self.pyramid(torch.cat([first, last], dim=0))
+        pyramid0 = [level[:batch] for level in reversed(both)]  # 1/16, 1/8, 1/4
+        pyramid1 = [level[batch:] for level in reversed(both)]
+        t = time.to(first.dtype)
+        flow_t0 = flow_t1 = blend = None
+        levels: list[tuple[Tensor, Tensor]] = []
+        scale = 16
+        for index, estimator in enumerate(self.estimators):
+            features0 = F.normalize(pyramid0[index], dim=1)
+            features1 = F.normalize(pyramid1[index], dim=1)
+            level_height, level_width = features0.shape[-2:]
+            if flow_t0 is None:
+                zeros = features0.new_zeros(batch, 2, level_height, level_width)
+                flow_t0, flow_t1 = zeros, zeros
+                prior = torch.log((1.0 - t) / t.clamp_min(1e-4)).clamp(-8, 8)
+                blend = prior[:, None, None, None].expand(batch, 1, level_height, level_width)
+                offsets = candidate_offsets(self.coarse_radius, self.coarse_step, first.device)
+            else:
+                flow_t0 = 2.0 * _upsample(flow_t0, 2)
+                flow_t1 = 2.0 * _upsample(flow_t1, 2)
+                blend = _upsample(blend, 2)
+                offsets = candidate_offsets(self.fine_radius, 1.0, first.device)
+            cost = bilateral_cost_volume(features0, features1, flow_t0, flow_t1, t, offsets)
+            weights = torch.softmax(cost * estimator.log_sharpness.exp(), dim=1)
+            motion = torch.einsum("bdhw,dc->bchw", weights, offsets.to(weights.dtype))
+            flow_t0 = flow_t0 - t[:, None, None, None] * motion
+            flow_t1 = flow_t1 + (1.0 - t)[:, None, None, None] * motion
+            warped0 = backward_warp(pyramid0[index], flow_t0)
+            warped1 = backward_warp(pyramid1[index], flow_t1)
+            time_map = t[:, None, None, None].expand(batch, 1, level_height, level_width)
+            update = estimator(
+                torch.cat(
+                    [cost, warped0, warped1, flow_t0 / 8.0, flow_t1 / 8.0, blend, time_map], dim=1
+                )
+            )
+            flow_t0 = flow_t0 + update[:, 0:2]
+            flow_t1 = flow_t1 + update[:, 2:4]
+            blend = blend + update[:, 4:5]
+            levels.append((flow_t0 * scale, flow_t1 * scale))
+            scale //= 2
+        assert flow_t0 is not None and flow_t1 is not None and blend is not None
+        factor = 4  # the finest level is at 1/4
+        full_t0 = factor * _upsample(flow_t0, factor)
+        full_t1 = factor * _upsample(flow_t1, factor)
+        full_blend = _upsample(blend, factor)
+        crop = (slice(None), slice(None), slice(0, height), slice(0, width))
+        return MotionOutput(full_t0[crop], full_t1[crop], full_blend[crop], levels)
+
+
+def _upsample(tensor: Tensor, factor: int) -> Tensor:
+    return F.interpolate(tensor, scale_factor=float(factor), mode="bilinear", align_corners=False)

@@ -1,0 +1,291 @@
+"""Learned-motion SepConv: a learned motion estimator aligns both frames to time t, and short
+separable kernels synthesise the frame at full resolution.
+
+:class:`~sepconv.models.motion.MotionEstimator` (low resolution, coarse to fine, with t as an
+input) gives the flows from time t to both frames and a blending weight ``w`` of the first
+frame. Both frames are backward-warped to time t at full resolution. A small U-Net sees the
+two warps, the flows and the weight and predicts, per output pixel, four 1D kernels of K taps
+applied to the *warps*; the first frame's are scaled by ``w`` and the last's by ``1 - w``, and
+the sum of the two local convolutions is kernel-normalised, so the output is::
+
+    (w * conv(warp0, k0) + (1 - w) * conv(warp1, k1)) / (w * sum(k0) + (1 - w) * sum(k1))
+
+At initialisation every kernel is a centre tap, so the output is the plain blend
+``w * warp0 + (1 - w) * warp1``, as RIFE's; training adds the kernels' corrections (up to
+K // 2 pixels of flow error, and the warps' blur). The motion runs once per frame pair on the
+whole frame, in :meth:`MotionSepConvNet.prepare`; only the kernel network and the synthesis
+are tiled.
+
+Training (:meth:`MotionSepConvNet.training_forward`) adds, to the frame loss, an L1 loss on
+the plain blend (so the motion learns from every sample) and, on samples with exact flow
+(synthetic motion), an L1 loss on every level's flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+from sepconv.models.flow_sepconv import run_unet, unet_levels
+from sepconv.models.motion import (
+    MOTION_STRIDE,
+    MotionEstimator,
+    MotionOutput,
+    backward_warp,
+    time_tensor,
+)
+from sepconv.models.synthesis import Kernels, KernelSynthesisModel
+from sepconv.ops import Backend
+
+__all__ = ["MotionSepConvConfig", "MotionSepConvNet"]
+
+# Kernel network inputs: both warps (6), both flows (4), the blending weight (1).
+GUIDE_CHANNELS = 11
+WARP_MODES = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class MotionSepConvConfig:
+    """Everything that defines a learned-motion network, saved inside every checkpoint.
+
+    Attributes:
+        kernel_size: taps of each 1D kernel applied to the warps (odd).
+        widths: channels of the kernel U-Net's levels, full resolution first.
+        feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius: the motion
+            estimator's (:class:`~sepconv.models.motion.MotionEstimator`).
+        warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
+        flow_scale: flows (pixels) are divided by this before the kernel network sees them.
+        flow_loss_weight: training only: weight of the L1 loss (pixels) on every level's flows
+            where the exact flow is known.
+        blend_loss_weight: training only: weight of the L1 loss of the plain blend.
+        train_kernels: training only: False trains the motion alone, on the plain blend
+            (the kernel network is skipped, several times faster on a CPU: a first stage).
+        kernel_normalization: always on (the blend is a normalised weighting).
+        input_normalization: not used by this family (always off).
+    """
+
+    ARCHITECTURE: ClassVar[str] = "motion-sepconv"
+    #: The family makes frames at any time t in (0, 1), not only the middle one.
+    TAKES_TIME: ClassVar[bool] = True
+    # Settings a run may change while continuing another's weights (init_weights): how it
+    # trains, not what the network computes.
+    PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
+        "flow_loss_weight",
+        "blend_loss_weight",
+        "train_kernels",
+    )
+
+    kernel_size: int = 11
+    widths: tuple[int, ...] = field(default=(16, 32, 64, 96))
+    feature_widths: tuple[int, ...] = field(default=(24, 32, 48))
+    estimator_widths: tuple[int, ...] = field(default=(96, 64, 48))
+    coarse_radius: int = 4
+    coarse_step: float = 2.0
+    fine_radius: int = 3
+    warp_mode: str = "bicubic"
+    flow_scale: float = 16.0
+    flow_loss_weight: float = 0.01
+    blend_loss_weight: float = 0.5
+    train_kernels: bool = True
+    kernel_normalization: bool = True
+    input_normalization: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
+        if not 2 <= len(self.widths) <= 6 or any(int(w) < 1 for w in self.widths):
+            raise ValueError("widths must list 2 to 6 positive channel counts")
+        if len(self.feature_widths) != 3 or len(self.estimator_widths) != 3:
+            raise ValueError("feature_widths and estimator_widths list 3 levels each")
+        if any(int(w) < 4 for w in (*self.feature_widths, *self.estimator_widths)):
+            raise ValueError("motion widths must be at least 4")
+        if self.coarse_radius < 1 or self.fine_radius < 1 or self.coarse_step <= 0:
+            raise ValueError("cost volume radii must be >= 1 and coarse_step positive")
+        if self.warp_mode not in WARP_MODES:
+            raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
+        if self.flow_scale <= 0:
+            raise ValueError(f"flow_scale must be positive, got {self.flow_scale}")
+        if self.flow_loss_weight < 0 or self.blend_loss_weight < 0:
+            raise ValueError("loss weights must be >= 0")
+        if not self.kernel_normalization or self.input_normalization:
+            raise ValueError(
+                "the learned-motion family always uses kernel normalisation and no input "
+                "normalisation"
+            )
+
+    @property
+    def stride(self) -> int:
+        """Spatial sizes the kernel network takes are multiples of this."""
+        return 2 ** (len(self.widths) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("widths", "feature_widths", "estimator_widths"):
+            data[name] = list(getattr(self, name))
+        return {"architecture": self.ARCHITECTURE, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MotionSepConvConfig:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        for name in ("widths", "feature_widths", "estimator_widths"):
+            if name in known:
+                known[name] = tuple(int(w) for w in known[name])
+        return cls(**known)
+
+
+class MotionSepConvNet(KernelSynthesisModel):
+    """The learned-motion network (see the module docstring).
+
+    :meth:`prepare` takes (B, C, H, W) frames in [0, 1] (C in 3..4: alpha is warped with the
+    colours) of any size and the time t; :meth:`kernels_for` needs sizes that are multiples
+    of ``config.stride`` (the Interpolator pads).
+    """
+
+    TAKES_TIME: ClassVar[bool] = True
+
+    def __init__(self, config: MotionSepConvConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or MotionSepConvConfig()
+        self.motion = MotionEstimator(
+            feature_widths=tuple(self.config.feature_widths),
+            estimator_widths=tuple(self.config.estimator_widths),
+            coarse_radius=self.config.coarse_radius,
+            coarse_step=self.config.coarse_step,
+            fine_radius=self.config.fine_radius,
+        )
+        widths = [int(w) for w in self.config.widths]
+        self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
+        self.head = nn.Sequential(nn.Conv2d(widths[0], 4 * self.config.kernel_size, 1))
+        with torch.no_grad():  # centre taps: the plain blend
+            self.head[0].weight.zero_()
+            self.head[0].bias.zero_()
+
+    # -- the model interface -----------------------------------------------------------------
+
+    def estimate_motion(
+        self, first: Tensor, second: Tensor, time: float | Tensor | None = None
+    ) -> MotionOutput:
+        """The motion estimator on the frames' RGB: (B, C, H, W) in [0, 1], time in (0, 1)."""
+        times = time_tensor(time, first.shape[0], first.device)
+        dtype = next(self.motion.parameters()).dtype
+        return self.motion(first[:, :3].to(dtype), second[:, :3].to(dtype), times)
+
+    def prepare(
+        self, first: Tensor, second: Tensor, time: float | Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Learned motion to time ``time`` (default 1/2) and full-resolution warps.
+
+        Args:
+            first, second: (B, C, H, W) floats in [0, 1], C in 3..4, any size.
+            time: a number or (B,) tensor in (0, 1).
+        Returns:
+            ``first``/``second``: the warps (B, C, H, W); ``flow``: F_t0 and F_t1
+            (B, 4, H, W) in pixels; ``blend``: the first warp's weight (B, 1, H, W) in [0, 1].
+        """
+        return self.inputs_from_motion(first, second, self.estimate_motion(first, second, time))
+
+    def inputs_from_motion(
+        self, first: Tensor, second: Tensor, motion: MotionOutput
+    ) -> dict[str, Tensor]:
+        """:meth:`prepare`'s dict from the frames and their motion."""
+        mode = self.config.warp_mode
+        return {
+            "first": backward_warp(first, motion.flow_t0.to(first.dtype), mode),
+            "second": backward_warp(second, motion.flow_t1.to(second.dtype), mode),
+            "flow": torch.cat([motion.flow_t0, motion.flow_t1], dim=1).to(first.dtype),
+            "blend": torch.sigmoid(motion.blend_logit).to(first.dtype),
+        }
+
+    def kernels_for(
+        self, inputs: Mapping[str, Tensor], statistics: tuple[Tensor, Tensor] | None = None
+    ) -> Kernels:
+        """Kernels (each (B, K, H, W)) for (a tile of) :meth:`prepare`'s output."""
+        del statistics  # no input normalisation in this family
+        height, width = inputs["flow"].shape[-2:]
+        stride = self.config.stride
+        if height % stride or width % stride:
+            raise ValueError(
+                f"frame size {(height, width)} must be a multiple of {stride}; "
+                "use sepconv.inference.Interpolator for arbitrary sizes"
+            )
+        dtype = self.head[0].weight.dtype
+        blend = inputs["blend"].to(dtype)
+        guide = torch.cat(
+            [
+                inputs["first"][:, :3].to(dtype) - 0.5,
+                inputs["second"][:, :3].to(dtype) - 0.5,
+                inputs["flow"].to(dtype) / self.config.flow_scale,
+                blend - 0.5,
+            ],
+            dim=1,
+        )
+        if self.head[0].weight.is_contiguous(memory_format=torch.channels_last):
+            guide = guide.contiguous(memory_format=torch.channels_last)
+        features = run_unet(guide, self.encoders, self.reducers, self.decoders)
+        taps = self.head(features)
+        centre = torch.zeros(self.kernel_size, dtype=taps.dtype, device=taps.device)
+        centre[self.kernel_size // 2] = 1.0
+        vertical1, horizontal1, vertical2, horizontal2 = (
+            part + centre[None, :, None, None] for part in taps.chunk(4, dim=1)
+        )
+        return Kernels(vertical1 * blend, horizontal1, vertical2 * (1.0 - blend), horizontal2)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def training_forward(
+        self,
+        batch: Mapping[str, Tensor],
+        *,
+        bf16: bool = False,
+        channels_last: bool = False,
+        backend: Backend = "auto",
+    ) -> tuple[Tensor, Tensor | None]:
+        """Frame prediction at ``batch["time"]`` (default 1/2) and the motion losses.
+
+        ``batch`` may hold ``"time"`` (B,), and, for exact-flow supervision, ``"flow_t0"``,
+        ``"flow_t1"`` (B, 2, H, W) in pixels with ``"flow_valid"`` (B,) 1 where they are
+        exact (0 for real footage).
+        """
+        first, last, target = batch["first"], batch["last"], batch["middle"]
+        motion = self.estimate_motion(first, last, batch.get("time"))
+        inputs = self.inputs_from_motion(first, last, motion)
+        config = self.config
+        blend = inputs["blend"]
+        plain = blend * inputs["first"] + (1.0 - blend) * inputs["second"]
+        if config.train_kernels:
+            prediction = self.kernel_synthesis(
+                inputs, bf16=bf16, channels_last=channels_last, backend=backend
+            )
+            extra = config.blend_loss_weight * (plain - target).abs().mean()
+        else:
+            prediction, extra = plain, plain.new_zeros(())
+        if config.flow_loss_weight > 0 and "flow_t0" in batch and "flow_valid" in batch:
+            extra = extra + config.flow_loss_weight * flow_loss(
+                motion, batch["flow_t0"], batch["flow_t1"], batch["flow_valid"]
+            )
+        return prediction, extra
+
+
+def flow_loss(motion: MotionOutput, flow_t0: Tensor, flow_t1: Tensor, valid: Tensor) -> Tensor:
+    """Mean L1 (pixels) of every level's flows against the exact ones, over the samples where
+    ``valid`` (B,) is 1; levels are compared at full resolution (bilinear upsampling)."""
+    height, width = flow_t0.shape[-2:]
+    padded_height = height + (-height) % MOTION_STRIDE  # the estimator's canvas
+    weights = valid.to(flow_t0.dtype).reshape(-1, 1, 1, 1)
+    count = weights.sum().clamp_min(1.0)
+    total = flow_t0.new_zeros(())
+    for level_t0, level_t1 in (*motion.levels, (motion.flow_t0, motion.flow_t1)):
+        for estimate, exact in ((level_t0, flow_t0), (level_t1, flow_t1)):
+            if estimate.shape[-2:] != (height, width):
+                scale = padded_height // estimate.shape[-2]
+                size = (estimate.shape[-2] * scale, estimate.shape[-1] * scale)
+                estimate = F.interpolate(estimate, size=size, mode="bilinear", align_corners=False)
+                estimate = estimate[..., :height, :width]
+            error = (estimate - exact).abs().mean(dim=(1, 2, 3), keepdim=True)
+            total = total + (error * weights).sum() / count
+    return total

@@ -1,0 +1,167 @@
+"""The learned-motion family: its motion op beside the reference warp, gradients, the network's
+start as a plain blend, times other than 1/2, checkpoints and the training pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from sepconv.inference import Interpolator
+from sepconv.models.checkpoint import load_weights, save_safetensors
+from sepconv.models.motion import (
+    MotionEstimator,
+    backward_warp,
+    bilateral_cost_volume,
+    candidate_offsets,
+    time_tensor,
+)
+from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet, flow_loss
+from sepconv.models.registry import config_from_dict, create_model
+
+TINY = {
+    "kernel_size": 3,
+    "widths": (4, 8),
+    "feature_widths": (4, 4, 6),
+    "estimator_widths": (8, 8, 8),
+    "coarse_radius": 1,
+    "fine_radius": 1,
+}
+
+
+def _texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand((1, 3, height // 4 + 2, width // 4 + 2), generator=generator)
+    return F.interpolate(coarse, size=(height, width), mode="bicubic").clamp(0, 1)
+
+
+def test_backward_warp_matches_integer_shift() -> None:
+    frame = _texture(16, 20)
+    flow = torch.zeros(1, 2, 16, 20)
+    flow[:, 0] = 3.0  # read 3 pixels to the right
+    warped = backward_warp(frame, flow)
+    assert torch.allclose(warped[..., :-3], frame[..., 3:], atol=1e-5)
+    assert torch.allclose(backward_warp(frame, torch.zeros_like(flow)), frame, atol=1e-6)
+
+
+def test_backward_warp_and_cost_volume_gradcheck() -> None:
+    generator = torch.Generator().manual_seed(0)
+    frame = torch.rand(1, 2, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
+    flow = (
+        0.7 * torch.randn(1, 2, 5, 6, dtype=torch.float64, generator=generator)
+    ).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: backward_warp(a, b), (frame, flow))
+    other = torch.rand(1, 2, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
+    offsets = candidate_offsets(1, 1.0, torch.device("cpu")).double()
+    time = torch.tensor([0.3], dtype=torch.float64)
+
+    def volume(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        return bilateral_cost_volume(a, b, f, -f, time, offsets)
+
+    assert torch.autograd.gradcheck(volume, (frame, other, flow))
+
+
+@pytest.mark.parametrize("time", [0.5, 0.25])
+def test_cost_volume_peaks_at_the_true_motion(time: float) -> None:
+    features = F.normalize(_texture(24, 24, seed=1), dim=1)
+    motion = 2  # the last frame is the first moved right by 2 pixels
+    first, last = features, torch.roll(features, motion, dims=3)
+    offsets = candidate_offsets(2, 1.0, torch.device("cpu"))
+    zeros = torch.zeros(1, 2, 24, 24)
+    cost = bilateral_cost_volume(first, last, zeros, zeros, torch.tensor([time]), offsets)
+    best = offsets[cost[..., 6:-6, 6:-6].mean(dim=(0, 2, 3)).argmax()]
+    assert best.tolist() == [motion, 0.0]
+
+
+def test_estimator_any_size_and_time() -> None:
+    estimator = MotionEstimator((4, 4, 6), (8, 8, 8), coarse_radius=1, fine_radius=1)
+    first, last = _texture(37, 53), _texture(37, 53, seed=2)
+    output = estimator(first, last, torch.tensor([0.25]))
+    assert output.flow_t0.shape == output.flow_t1.shape == (1, 2, 37, 53)
+    assert len(output.levels) == 3
+    # Zero-initialised output layers: the blend starts at the nearer frame's weight 1 - t.
+    assert torch.allclose(torch.sigmoid(output.blend_logit), torch.full((1, 1, 37, 53), 0.75))
+    with pytest.raises(ValueError, match="times for a batch"):
+        time_tensor(torch.tensor([0.5, 0.5]), 3, torch.device("cpu"))
+
+
+def test_network_starts_as_the_plain_blend() -> None:
+    torch.manual_seed(0)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY)).eval()
+    first, last = _texture(32, 32), _texture(32, 32, seed=3)
+    with torch.no_grad():
+        inputs = net.prepare(first, last, 0.3)
+        blend = inputs["blend"]
+        plain = blend * inputs["first"] + (1 - blend) * inputs["second"]
+        output = net.synthesize(
+            inputs["first"], inputs["second"], net.kernels_for(inputs), backend="reference"
+        )
+    assert torch.allclose(output, plain, atol=1e-5)
+
+
+def test_config_round_trip_and_checkpoint(tmp_path) -> None:
+    config = MotionSepConvConfig(**TINY)
+    assert config_from_dict(config.to_dict()) == config
+    net = create_model(config)
+    assert isinstance(net, MotionSepConvNet)
+    path = save_safetensors(tmp_path / "motion.safetensors", net)
+    loaded = load_weights(path or tmp_path / "motion.safetensors").model
+    assert loaded.config == config
+    with pytest.raises(ValueError, match="warp_mode"):
+        MotionSepConvConfig(warp_mode="nearest")
+
+
+def test_training_pass_reaches_the_motion() -> None:
+    torch.manual_seed(0)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    first, last = _texture(32, 32), _texture(32, 32, seed=4)
+    batch = {
+        "first": first.repeat(2, 1, 1, 1),
+        "last": last.repeat(2, 1, 1, 1),
+        "middle": first.repeat(2, 1, 1, 1),
+        "time": torch.tensor([0.5, 0.3]),
+        "flow_t0": torch.ones(2, 2, 32, 32),
+        "flow_t1": -torch.ones(2, 2, 32, 32),
+        "flow_valid": torch.tensor([1.0, 0.0]),
+    }
+    prediction, extra = net.training_forward(batch, backend="reference")
+    assert prediction.shape == (2, 3, 32, 32)
+    assert extra is not None and torch.isfinite(extra)
+    ((prediction - batch["middle"]).abs().mean() + extra).backward()
+    assert net.motion.estimators[0].out.weight.grad.abs().sum() > 0
+    assert net.head[0].weight.grad.abs().sum() > 0
+    # Motion alone: the prediction is the plain blend and the kernel network gets nothing.
+    motion_only = MotionSepConvNet(MotionSepConvConfig(**TINY, train_kernels=False))
+    prediction, _ = motion_only.training_forward(batch, backend="reference")
+    prediction.mean().backward()
+    assert motion_only.head[0].weight.grad is None
+
+
+def test_flow_loss_is_zero_for_exact_flows_and_ignores_invalid_samples() -> None:
+    estimator = MotionEstimator((4, 4, 6), (8, 8, 8), coarse_radius=1, fine_radius=1)
+    output = estimator(_texture(32, 32), _texture(32, 32, seed=5), torch.tensor([0.5]))
+    zero = torch.zeros(1, 2, 32, 32)
+    valid = torch.ones(1)
+    loss_valid = flow_loss(output, zero + 5.0, zero - 5.0, valid)
+    assert float(loss_valid.detach()) > 1.0
+    assert float(flow_loss(output, zero + 5.0, zero - 5.0, torch.zeros(1))) == 0.0
+
+
+def test_interpolator_takes_any_time_for_this_family_only(fixture_pair) -> None:
+    from conftest import make_flow_model
+
+    first, _, last = (frame[:40, :56] for frame in fixture_pair)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    interpolator = Interpolator(net, device="cpu")
+    assert interpolator.takes_time
+    third = interpolator.interpolate(first, last, time=1 / 3)
+    assert third.shape == first.shape and third.dtype == np.uint8
+    swapped = Interpolator(net, device="cpu", ensemble=2).interpolate(first, last, time=1 / 3)
+    assert swapped.shape == first.shape
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        interpolator.interpolate(first, last, time=1.0)
+    flow = Interpolator(make_flow_model(), device="cpu")
+    assert not flow.takes_time
+    with pytest.raises(ValueError, match="only the middle frame"):
+        flow.interpolate(first, last, time=0.25)
