@@ -598,17 +598,21 @@ def _layer_flow(
     """(B,2,size,size) flow in pixels from the frame whose (B,2,3) local map is ``local`` (from
     :func:`render_layer`) to time ``target``: a layer point at local ``l`` is at
     ``c + s*v + (I + s*D) @ l`` at time s."""
-    batch = local.shape[0]
-    grid = F.affine_grid(
-        torch.eye(2, 3, device=local.device).expand(batch, 2, 3),
-        [batch, 1, size, size],
-        align_corners=True,
-    )  # (B,size,size,2) normalised output coordinates u; pixels p = u * half
     half = (size - 1) / 2.0
-    points = torch.einsum("bij,bhwj->bhwi", local[:, :, :2], grid) + local[:, None, None, :, 2]
-    moved = points + target * torch.einsum("bij,bhwj->bhwi", linear, points)
-    position = center[:, None, None, :] + target * translation[:, None, None, :] + moved
-    return (position - grid * half).permute(0, 3, 1, 2)
+    axis = torch.linspace(-1.0, 1.0, size, device=local.device)  # normalised u (align_corners)
+    ux, uy = axis[None, None, :], axis[None, :, None]
+
+    def column(matrix: torch.Tensor, row: int, col: int) -> torch.Tensor:
+        return matrix[:, row, col][:, None, None]
+
+    # Local position l = M u + o, then the position at time s: c + s v + l + s D l.
+    lx = column(local, 0, 0) * ux + column(local, 0, 1) * uy + column(local, 0, 2)
+    ly = column(local, 1, 0) * ux + column(local, 1, 1) * uy + column(local, 1, 2)
+    x = center[:, 0, None, None] + target * translation[:, 0, None, None] + lx
+    y = center[:, 1, None, None] + target * translation[:, 1, None, None] + ly
+    x = x + target * (column(linear, 0, 0) * lx + column(linear, 0, 1) * ly)
+    y = y + target * (column(linear, 1, 0) * lx + column(linear, 1, 1) * ly)
+    return torch.stack((x - ux * half, y - uy * half), dim=1)
 
 
 def _visible(owner: torch.Tensor, owner_there: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

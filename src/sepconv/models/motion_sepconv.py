@@ -273,19 +273,19 @@ class MotionSepConvNet(KernelSynthesisModel):
 
 def flow_loss(motion: MotionOutput, flow_t0: Tensor, flow_t1: Tensor, valid: Tensor) -> Tensor:
     """Mean L1 (pixels) of every level's flows against the exact ones, over the samples where
-    ``valid`` (B,) is 1; levels are compared at full resolution (bilinear upsampling)."""
+    ``valid`` (B,) is 1, summed over the levels; each level is compared at its own resolution
+    with the exact flows area-averaged to it (cheaper than upsampling the estimates)."""
     height, width = flow_t0.shape[-2:]
-    padded_height = height + (-height) % MOTION_STRIDE  # the estimator's canvas
+    pad = [0, (-width) % MOTION_STRIDE, 0, (-height) % MOTION_STRIDE]  # the estimator's canvas
+    exact = torch.cat([flow_t0, flow_t1], dim=1)
+    if any(pad):
+        exact = F.pad(exact, pad, mode="replicate")
     weights = valid.to(flow_t0.dtype).reshape(-1, 1, 1, 1)
     count = weights.sum().clamp_min(1.0)
     total = flow_t0.new_zeros(())
-    for level_t0, level_t1 in (*motion.levels, (motion.flow_t0, motion.flow_t1)):
-        for estimate, exact in ((level_t0, flow_t0), (level_t1, flow_t1)):
-            if estimate.shape[-2:] != (height, width):
-                scale = padded_height // estimate.shape[-2]
-                size = (estimate.shape[-2] * scale, estimate.shape[-1] * scale)
-                estimate = F.interpolate(estimate, size=size, mode="bilinear", align_corners=False)
-                estimate = estimate[..., :height, :width]
-            error = (estimate - exact).abs().mean(dim=(1, 2, 3), keepdim=True)
-            total = total + (error * weights).sum() / count
+    for level_t0, level_t1 in motion.levels:
+        scale = exact.shape[-2] // level_t0.shape[-2]
+        target = F.avg_pool2d(exact, scale) if scale > 1 else exact
+        error = (torch.cat([level_t0, level_t1], dim=1) - target).abs()
+        total = total + 2.0 * (error.mean(dim=(1, 2, 3), keepdim=True) * weights).sum() / count
     return total
