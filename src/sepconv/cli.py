@@ -108,10 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_cmd_eval)
 
     from sepconv.commands_train import add_train_command
+    from sepconv.commands_ui import add_ui_command
     from sepconv.commands_video import add_video_commands
 
     add_video_commands(commands)
     add_train_command(commands)
+    add_ui_command(commands)
 
     weights = commands.add_parser("weights", help="list the named weights and which are installed")
     weights.set_defaults(handler=_cmd_weights)
