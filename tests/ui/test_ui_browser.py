@@ -122,10 +122,14 @@ def test_two_frames_give_the_middle_frame_of_sepconv_interpolate(browser, ui_ser
         "the comparison's images",
     )
     loop = card.find_element(By.CSS_SELECTOR, "img.loop")
-    shown = {wait_for(lambda s=s: loop.get_attribute("src").rsplit("/", 1)[-1] != s and
-                      loop.get_attribute("src").rsplit("/", 1)[-1], "the loop")
-             for s in ("first.png", "middle.png", "last.png")}  # fmt: skip
-    assert shown <= {"first.png", "middle.png", "last.png"} and len(shown) >= 2
+    shown: set[str] = set()
+
+    def looped() -> bool:
+        shown.add(loop.get_attribute("src").rsplit("/", 1)[-1])
+        return len(shown) == 3
+
+    wait_for(looped, "the loop to show first, middle and last", timeout=10)
+    assert shown == {"first.png", "middle.png", "last.png"}
 
 
 def test_a_clip_at_x2_doubles_rate_and_frames_and_plays_beside_the_original(
