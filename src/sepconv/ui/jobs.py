@@ -664,7 +664,9 @@ class App:
 
     def session_view(self, session: Session) -> dict[str, Any]:
         with self.lock:
-            jobs = [self.job_view(job) for job in session.jobs.values()]
+            jobs = [
+                self.job_view(job) for job in session.jobs.values() if not job.discard_requested
+            ]
             mine = sum(1 for job in self._waiting if job.session is session)
             return {
                 "jobs": jobs,
