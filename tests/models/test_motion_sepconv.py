@@ -15,6 +15,7 @@ from sepconv.models.motion import (
     backward_warp,
     bilateral_cost_volume,
     candidate_offsets,
+    local_cost_volume,
     time_tensor,
 )
 from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet, flow_loss
@@ -53,13 +54,24 @@ def test_backward_warp_and_cost_volume_gradcheck() -> None:
     ).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: backward_warp(a, b), (frame, flow))
     other = torch.rand(1, 2, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
-    offsets = candidate_offsets(1, 1.0, torch.device("cpu")).double()
     time = torch.tensor([0.3], dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda a, b: bilateral_cost_volume(a, b, time, radius=1, step=1), (frame, other)
+    )
+    assert torch.autograd.gradcheck(lambda a, b: local_cost_volume(a, b, 1), (frame, other))
 
-    def volume(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        return bilateral_cost_volume(a, b, f, -f, time, offsets)
 
-    assert torch.autograd.gradcheck(volume, (frame, other, flow))
+def test_local_cost_volume_matches_its_definition() -> None:
+    generator = torch.Generator().manual_seed(1)
+    first = torch.rand(1, 3, 6, 7, generator=generator)
+    second = torch.rand(1, 3, 6, 7, generator=generator)
+    cost = local_cost_volume(first, second, 1)
+    offsets = candidate_offsets(1, 1.0, torch.device("cpu"))
+    for index, (dx, dy) in enumerate(offsets.long().tolist()):
+        shifted = backward_warp(second, torch.tensor([float(dx), float(dy)]).view(1, 2, 1, 1) + 0)
+        inside = (slice(1, -1), slice(1, -1))
+        expected = (first * shifted).sum(1)[0][inside]
+        assert torch.allclose(cost[0, index][inside], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("time", [0.5, 0.25])
@@ -68,10 +80,11 @@ def test_cost_volume_peaks_at_the_true_motion(time: float) -> None:
     motion = 2  # the last frame is the first moved right by 2 pixels
     first, last = features, torch.roll(features, motion, dims=3)
     offsets = candidate_offsets(2, 1.0, torch.device("cpu"))
-    zeros = torch.zeros(1, 2, 24, 24)
-    cost = bilateral_cost_volume(first, last, zeros, zeros, torch.tensor([time]), offsets)
+    cost = bilateral_cost_volume(first, last, torch.tensor([time]), radius=2, step=1)
     best = offsets[cost[..., 6:-6, 6:-6].mean(dim=(0, 2, 3)).argmax()]
     assert best.tolist() == [motion, 0.0]
+    aligned = local_cost_volume(first, last, 2)
+    assert offsets[aligned[..., 6:-6, 6:-6].mean(dim=(0, 2, 3)).argmax()].tolist() == [motion, 0]
 
 
 def test_estimator_any_size_and_time() -> None:
@@ -145,7 +158,7 @@ def test_flow_loss_is_zero_for_exact_flows_and_ignores_invalid_samples() -> None
     valid = torch.ones(1)
     loss_valid = flow_loss(output, zero + 5.0, zero - 5.0, valid)
     assert float(loss_valid.detach()) > 1.0
-    assert float(flow_loss(output, zero + 5.0, zero - 5.0, torch.zeros(1))) == 0.0
+    assert float(flow_loss(output, zero + 5.0, zero - 5.0, torch.zeros(1)).detach()) == 0.0
 
 
 def test_interpolator_takes_any_time_for_this_family_only(fixture_pair) -> None:

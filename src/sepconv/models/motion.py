@@ -5,12 +5,14 @@ and every evaluation. It works at low resolution (features at 1/4, 1/8 and 1/16 
 so large displacements cost little, and it takes the time ``t`` in (0, 1) of the frame to make
 as an input, as RIFE's IFNet and IFRNet's decoder do.
 
-Matching is explicit. At every level a *bilateral* cost volume (Park et al., "BMBC", ECCV 2020)
-scores candidate motions ``d`` of the middle pixel ``p``: the features of the first frame at
-``p - t * d`` against those of the last at ``p + (1 - t) * d`` (around the current estimate on
-the finer levels). A soft arg-max over the candidates gives a motion at once, from the first
-step of training; a small convolutional estimator adds a residual to both flows (they differ
-at occlusions) and to a blending weight.
+Matching is explicit. At the coarsest level a *bilateral* cost volume (Park et al., "BMBC",
+ECCV 2020) scores candidate motions ``d`` of the output pixel ``p``: the features of the first
+frame at ``p - t * d`` against those of the last at ``p + (1 - t) * d``. The finer levels warp
+both frames' features to time t with the current flows and correlate them over small integer
+shifts (:func:`local_cost_volume`, slices instead of resampling: cheap at 1/4 of 720p). A soft
+arg-max over the candidates gives a motion at once, from the first step of training; a small
+convolutional estimator adds a residual to both flows (they differ at occlusions) and to a
+blending weight.
 
 Conventions: flows are (B, 2, H, W) in pixels of the frame they are given at, (dx, dy);
 ``flow_t0`` maps a pixel of the output frame at time t to where it is in the first frame
@@ -31,6 +33,7 @@ __all__ = [
     "MotionOutput",
     "backward_warp",
     "bilateral_cost_volume",
+    "local_cost_volume",
     "time_tensor",
 ]
 
@@ -97,43 +100,69 @@ def candidate_offsets(radius: int, step: float, device: torch.device) -> Tensor:
 
 
 def bilateral_cost_volume(
-    features0: Tensor,
-    features1: Tensor,
-    flow_t0: Tensor,
-    flow_t1: Tensor,
-    time: Tensor,
-    offsets: Tensor,
+    features0: Tensor, features1: Tensor, time: Tensor, radius: int, step: int
 ) -> Tensor:
     """Correlation of the two frames' features along candidate motions through each pixel.
 
-    For the output pixel p and candidate total motion d (first frame to last), the first
-    frame is read at ``p + flow_t0 - t * d`` and the last at ``p + flow_t1 + (1 - t) * d``.
+    For the output pixel p at time t and the candidate total motion d (first frame to last,
+    on a (2r + 1)^2 grid of spacing ``step``, :func:`candidate_offsets`), the first frame is
+    read at ``p - a`` and the last at ``p + d - a``, with ``a = round(t * d)``: the whole motion
+    exactly, its split at t to the nearest pixel (the finer levels refine it). Integer shifts
+    are slices, so nothing is resampled.
 
     Args:
-        features0, features1: (B, C, h, w) unit-length features (over C).
-        flow_t0, flow_t1: (B, 2, h, w) the current estimate (pixels of this level).
+        features0, features1: (B, C, h, w) unit-length features.
         time: (B,) in (0, 1).
-        offsets: (D, 2) candidate motions d in pixels of this level.
     Returns:
-        (B, D, h, w) costs in [-1, 1].
+        (B, (2r + 1)^2, h, w) costs in [-1, 1] (0 where a read falls outside the frame).
     """
-    batch, channels, height, width = features0.shape
-    count = offsets.shape[0]
-    base = _pixel_grid(height, width, features0.device, features0.dtype)  # (1, h, w, 2)
-    moves = offsets.to(features0.dtype)[None, :, None, None, :]  # (1, D, 1, 1, 2)
-    t = time.to(features0.dtype)[:, None, None, None, None]
+    height, width = features0.shape[-2:]
+    reach = radius * step
+    padded0 = F.pad(features0, [reach] * 4)
+    padded1 = F.pad(features1, [reach] * 4)
+    samples = []
+    for index, t in enumerate(time.tolist()):
+        costs = []
+        for dy in range(-reach, reach + 1, step):
+            for dx in range(-reach, reach + 1, step):
+                ay, ax = round(t * dy), round(t * dx)
+                first = padded0[
+                    index, :, reach - ay : reach - ay + height, reach - ax : reach - ax + width
+                ]
+                last = padded1[
+                    index,
+                    :,
+                    reach + dy - ay : reach + dy - ay + height,
+                    reach + dx - ax : reach + dx - ax + width,
+                ]
+                costs.append((first * last).sum(dim=0))
+        samples.append(torch.stack(costs))
+    return torch.stack(samples)
 
-    def sample(features: Tensor, flow: Tensor, factor: Tensor) -> Tensor:
-        position = (base + flow.permute(0, 2, 3, 1))[:, None] + factor * moves  # (B,D,h,w,2)
-        grid = _normalised(position, height, width).reshape(batch, count * height, width, 2)
-        sampled = F.grid_sample(
-            features, grid, mode="bilinear", padding_mode="zeros", align_corners=True
-        )
-        return sampled.reshape(batch, channels, count, height, width)
 
-    first = sample(features0, flow_t0, -t)
-    last = sample(features1, flow_t1, 1.0 - t)
-    return (first * last).sum(dim=1)
+def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
+    """Correlation of features already aligned to time t, over integer shifts of the second.
+
+    ``cost[:, k](p) = <warped0(p), warped1(p + d_k)>`` for the (2r + 1)^2 shifts ``d_k`` of
+    :func:`candidate_offsets` ``(radius, 1)``, zero outside the frame: a residual motion ``d``
+    between the two warps (PWC-Net's cost volume). Integer shifts are slices, so this costs
+    a multiply-add per channel and shift, without resampling.
+
+    Args:
+        warped0, warped1: (B, C, h, w) unit-length features.
+    Returns:
+        (B, (2r + 1)^2, h, w) costs in [-1, 1].
+    """
+    height, width = warped0.shape[-2:]
+    padded = F.pad(warped1, [radius] * 4)
+    costs = []
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            window = padded[
+                ..., radius + dy : radius + dy + height, radius + dx : radius + dx + width
+            ]
+            costs.append((warped0 * window).sum(dim=1))
+    return torch.stack(costs, dim=1)
 
 
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -213,7 +242,8 @@ class MotionEstimator(nn.Module):
         coarse_radius, coarse_step: the coarsest cost volume's candidates, a (2r + 1)^2 grid
             of this spacing in 1/16-pixels (4 and 2: total motions up to +-128 full-frame
             pixels in x and y).
-        fine_radius: the finer levels' candidates around the current estimate (spacing 1).
+        fine_radius, finest_radius: the 1/8 and 1/4 levels' integer shifts around the current
+            estimate.
     """
 
     def __init__(
@@ -221,8 +251,9 @@ class MotionEstimator(nn.Module):
         feature_widths: tuple[int, ...] = (24, 32, 48),
         estimator_widths: tuple[int, ...] = (96, 64, 48),
         coarse_radius: int = 4,
-        coarse_step: float = 2.0,
+        coarse_step: int = 2,
         fine_radius: int = 3,
+        finest_radius: int = 1,
     ) -> None:
         super().__init__()
         if len(feature_widths) != 3 or len(estimator_widths) != 3:
@@ -231,13 +262,11 @@ class MotionEstimator(nn.Module):
         self.coarse_radius = coarse_radius
         self.coarse_step = coarse_step
         self.fine_radius = fine_radius
-        coarse_count = (2 * coarse_radius + 1) ** 2
-        fine_count = (2 * fine_radius + 1) ** 2
+        self.finest_radius = finest_radius
+        counts = [(2 * r + 1) ** 2 for r in (coarse_radius, fine_radius, finest_radius)]
         reversed_widths = list(reversed(feature_widths))  # 1/16, 1/8, 1/4
         self.estimators = nn.ModuleList(
-            LevelEstimator(
-                coarse_count if index == 0 else fine_count, reversed_widths[index], width
-            )
+            LevelEstimator(counts[index], reversed_widths[index], width)
             for index, width in enumerate(estimator_widths)
         )
         self.reset_parameters()
@@ -282,31 +311,40 @@ class MotionEstimator(nn.Module):
             features1 = F.normalize(pyramid1[index], dim=1)
             level_height, level_width = features0.shape[-2:]
             if flow_t0 is None:
+                # Coarsest level: bilateral matching along candidate motions through each pixel.
                 zeros = features0.new_zeros(batch, 2, level_height, level_width)
                 flow_t0, flow_t1 = zeros, zeros
                 prior = torch.log((1.0 - t) / t.clamp_min(1e-4)).clamp(-8, 8)
                 blend = prior[:, None, None, None].expand(batch, 1, level_height, level_width)
                 offsets = candidate_offsets(self.coarse_radius, self.coarse_step, first.device)
+                cost = bilateral_cost_volume(
+                    features0, features1, t, self.coarse_radius, self.coarse_step
+                )
+                warped0, warped1 = pyramid0[index], pyramid1[index]
             else:
+                # Finer levels: the residual motion between both frames warped to time t.
+                radius = self.fine_radius if index == 1 else self.finest_radius
                 flow_t0 = 2.0 * _upsample(flow_t0, 2)
                 flow_t1 = 2.0 * _upsample(flow_t1, 2)
                 blend = _upsample(blend, 2)
-                offsets = candidate_offsets(self.fine_radius, 1.0, first.device)
-            cost = bilateral_cost_volume(features0, features1, flow_t0, flow_t1, t, offsets)
+                offsets = candidate_offsets(radius, 1.0, first.device)
+                warped0 = backward_warp(pyramid0[index], flow_t0)
+                warped1 = backward_warp(pyramid1[index], flow_t1)
+                cost = local_cost_volume(
+                    F.normalize(warped0, dim=1), F.normalize(warped1, dim=1), radius
+                )
             weights = torch.softmax(cost * estimator.log_sharpness.exp(), dim=1)
             motion = torch.einsum("bdhw,dc->bchw", weights, offsets.to(weights.dtype))
-            flow_t0 = flow_t0 - t[:, None, None, None] * motion
-            flow_t1 = flow_t1 + (1.0 - t)[:, None, None, None] * motion
-            warped0 = backward_warp(pyramid0[index], flow_t0)
-            warped1 = backward_warp(pyramid1[index], flow_t1)
             time_map = t[:, None, None, None].expand(batch, 1, level_height, level_width)
             update = estimator(
                 torch.cat(
                     [cost, warped0, warped1, flow_t0 / 8.0, flow_t1 / 8.0, blend, time_map], dim=1
                 )
             )
-            flow_t0 = flow_t0 + update[:, 0:2]
-            flow_t1 = flow_t1 + update[:, 2:4]
+            # Split the matched motion between the two flows (linear motion through time t),
+            # then add the estimator's residuals (which differ at occlusions).
+            flow_t0 = flow_t0 - t[:, None, None, None] * motion + update[:, 0:2]
+            flow_t1 = flow_t1 + (1.0 - t)[:, None, None, None] * motion + update[:, 2:4]
             blend = blend + update[:, 4:5]
             levels.append((flow_t0 * scale, flow_t1 * scale))
             scale //= 2

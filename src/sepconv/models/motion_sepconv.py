@@ -56,7 +56,8 @@ class MotionSepConvConfig:
     Attributes:
         kernel_size: taps of each 1D kernel applied to the warps (odd).
         widths: channels of the kernel U-Net's levels, full resolution first.
-        feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius: the motion
+        feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius,
+            finest_radius: the motion
             estimator's (:class:`~sepconv.models.motion.MotionEstimator`).
         warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
@@ -85,8 +86,9 @@ class MotionSepConvConfig:
     feature_widths: tuple[int, ...] = field(default=(24, 32, 48))
     estimator_widths: tuple[int, ...] = field(default=(96, 64, 48))
     coarse_radius: int = 4
-    coarse_step: float = 2.0
+    coarse_step: int = 2
     fine_radius: int = 3
+    finest_radius: int = 1
     warp_mode: str = "bicubic"
     flow_scale: float = 16.0
     flow_loss_weight: float = 0.01
@@ -104,8 +106,8 @@ class MotionSepConvConfig:
             raise ValueError("feature_widths and estimator_widths list 3 levels each")
         if any(int(w) < 4 for w in (*self.feature_widths, *self.estimator_widths)):
             raise ValueError("motion widths must be at least 4")
-        if self.coarse_radius < 1 or self.fine_radius < 1 or self.coarse_step <= 0:
-            raise ValueError("cost volume radii must be >= 1 and coarse_step positive")
+        if min(self.coarse_radius, self.fine_radius, self.finest_radius, self.coarse_step) < 1:
+            raise ValueError("cost volume radii and coarse_step must be >= 1")
         if self.warp_mode not in WARP_MODES:
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
         if self.flow_scale <= 0:
@@ -157,6 +159,7 @@ class MotionSepConvNet(KernelSynthesisModel):
             coarse_radius=self.config.coarse_radius,
             coarse_step=self.config.coarse_step,
             fine_radius=self.config.fine_radius,
+            finest_radius=self.config.finest_radius,
         )
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
