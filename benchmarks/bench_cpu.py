@@ -386,23 +386,12 @@ def measure(isa: str, args: argparse.Namespace, work: Path, weights: Path, paths
     }
 
 
-def one_shot_floor_ms(result: dict) -> float:
-    """What every one-shot command pays before its network runs (best times): starting Python
-    with torch, and the whole-frame preparation (a flow-guided model's DIS flow and warps),
-    which the fast path shares with the reference pass."""
-    return result["startup"]["import torch"]["best_ms"] + result["reference"]["prepare"]["best_ms"]
-
-
 def ratios(result: dict) -> dict[str, float]:
-    """The fast measurements over the reference pass (best times), and the floor that no
-    one-shot command gets below (:func:`one_shot_floor_ms`)."""
+    """The fast path's per-frame times over the eager reference pass (best times)."""
     reference = result["reference"]["reference"]["best_ms"]
     return {
         "fast path": result["fast"]["fast"]["best_ms"] / reference,
-        "one-shot fast command": result["one_shot_fast"]["best_ms"] / reference,
-        "one-shot CLI": result["cli"]["best_ms"] / reference,
         "video frame": result["fast"]["video_per_frame"]["best_ms"] / reference,
-        "one-shot floor": one_shot_floor_ms(result) / reference,
     }
 
 
@@ -454,10 +443,6 @@ def report(result: dict, args: argparse.Namespace) -> None:
         f"per machine) {result['build_ms']} ms, one that loads it {result['load_ms']} ms"
     )
     print(f"the CLI reported: {result['cli']['said']}")
-    print(
-        f"one-shot floor (python + import torch, then prepare; no network, no I/O): "
-        f"{one_shot_floor_ms(result):.0f} ms"
-    )
     print("ratios to (a) best: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios(result).items()))
     levels = result["levels"]
     print(
