@@ -339,6 +339,140 @@ def test_video_usage_error_exits_2(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_factor_and_fps_together_exit_2(tmp_path):
+    result = sepconv("video", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4",
+                     "--factor", "2", "--fps", "60")  # fmt: skip
+    assert_failed(result, 2, "give --factor or --fps, not both")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--fps=0"], "argument --fps: frame rate must be positive, got 0"),
+        (["--fps=-24"], "argument --fps: frame rate must be positive, got -24"),
+        (
+            ["--fps", "24", "--slowmo"],
+            "--slowmo works with --factor (it keeps the input frame rate)",
+        ),
+        (["--crf", "52"], "--crf must be between 0 and 51"),
+        (["--tile", "8"], "--tile must be at least 128 pixels"),
+        (["--scene-threshold", "2"], "--scene-threshold must be between 0 and 1"),
+        (["--save-adapted", "w.safetensors"], "--save-adapted and --adapt-steps need --adapt"),
+    ],
+)
+def test_out_of_range_or_conflicting_options_exit_2(tmp_path, capsys, options, message):
+    """Usage errors exit 2 whether argparse or the command finds them, before the input is
+    looked at (it does not exist here); in-process."""
+    from sepconv.cli import main
+
+    try:
+        code = main(["video", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), *options])
+    except SystemExit as exit_:  # argparse: the usage line, then the error
+        code = exit_.code
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
+    assert not list(tmp_path.iterdir())
+
+
+# -- read-only output ------------------------------------------------------------------------
+
+
+def _can_mount_read_only(folder: Path) -> bool:
+    """Whether a read-only tmpfs can be mounted here in a user namespace (unshare)."""
+    if shutil.which("unshare") is None or sys.platform != "linux":
+        return False
+    folder.mkdir(exist_ok=True)
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+         'mount -t tmpfs -o ro tmpfs "$0" && ! touch "$0/x" 2>/dev/null', str(folder)],
+        capture_output=True,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def _read_only_commands(tmp_path: Path, weights: Path, folder: Path) -> dict[str, list[str]]:
+    """Each command that writes, with its output (the path named in the error) in `folder`."""
+    rng = np.random.default_rng(0)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(2):
+        save_png(frames / f"{index}.png", rng.integers(0, 256, (12, 16, 3), np.uint8))
+    clip = write_clip(tmp_path / "in.mkv", moving(4))
+    model = ["--weights", str(weights), "-q"]
+    return {
+        "interpolate": ["interpolate", str(frames / "0.png"), str(frames / "1.png"),
+                        "-o", str(folder / "middle.png"), "--weights", str(weights)],
+        "video": ["video", str(clip), "-o", str(folder / "out.mp4"), *model],
+        "frames": ["frames", str(frames), "-o", str(folder / "out"), *model],
+        "save-adapted": ["video", str(clip), "-o", str(tmp_path / "out.mp4"), *model,
+                         "--adapt", "5", "--save-adapted", str(folder / "w.safetensors")],
+    }  # fmt: skip
+
+
+READ_ONLY_PATHS = {  # the path each command names in its error
+    "interpolate": "middle.png",
+    "video": "out.mp4",
+    "frames": "out/000000.png",
+    "save-adapted": "w.safetensors",
+}
+
+
+@pytest.mark.parametrize("command", list(READ_ONLY_PATHS))
+def test_read_only_output_is_a_one_line_error(tmp_path, blend_weights, command):
+    """A real read-only file system (a tmpfs mounted read-only in a user namespace), where
+    the machine allows it: the error names the output and the reason, nothing else."""
+    folder = tmp_path / "read-only"
+    if not _can_mount_read_only(folder):
+        pytest.skip("cannot mount a read-only tmpfs here (unshare --user --mount)")
+    args = _read_only_commands(tmp_path, blend_weights, folder)[command]
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+         'mount -t tmpfs -o ro tmpfs "$1" && shift && exec "$@"', "sh", str(folder),
+         sys.executable, "-m", "sepconv", *args],
+        capture_output=True, text=True, env=cli_env(), timeout=180,
+    )  # fmt: skip
+    expected = f"cannot write {folder / READ_ONLY_PATHS[command]}: Read-only file system"
+    assert_failed(result, 1, expected)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("command", list(READ_ONLY_PATHS))
+def test_read_only_output_is_a_one_line_error_simulated(
+    tmp_path, blend_weights, command, monkeypatch, capsys
+):
+    """The same everywhere (in-process): creating anything under the folder fails with EROFS,
+    as on a read-only file system."""
+    import errno
+
+    from sepconv.cli import main
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    args = _read_only_commands(tmp_path, blend_weights, folder)[command]
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refuse(path: object) -> None:
+        if Path(os.fsdecode(path)).is_relative_to(folder) and Path(os.fsdecode(path)) != folder:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+
+    def read_only_open(path, flags, *rest, **options):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            refuse(path)
+        return real_open(path, flags, *rest, **options)
+
+    def read_only_mkdir(path, *rest, **options):
+        refuse(path)
+        return real_mkdir(path, *rest, **options)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    monkeypatch.setattr(os, "mkdir", read_only_mkdir)
+    assert main(args) == 1
+    expected = f"cannot write {folder / READ_ONLY_PATHS[command]}: Read-only file system"
+    assert capsys.readouterr().err.splitlines() == [f"sepconv: error: {expected}"]
+    assert list(folder.iterdir()) == []
+
+
 # -- out of memory ---------------------------------------------------------------------------
 
 
@@ -432,8 +566,8 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path, blend_weights, signum):
             try:
                 deadline = time.monotonic() + 120
                 while process.poll() is None and time.monotonic() < deadline:
-                    if list(tmp_path.glob(f".{output.name}.sepconv-*/segment-*")):
-                        break  # converting: a first segment is written
+                    if list(tmp_path.glob(f".{output.name}.sepconv-*/pending-*/*.png")):
+                        break  # converting: a first frame is kept
                     time.sleep(0.02)
                 if process.poll() is None:
                     process.send_signal(signum)
@@ -456,6 +590,63 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path, blend_weights, signum):
     pytest.skip("the conversion always finished before SIGINT arrived")
 
 
+def _interrupt_when_kept(args: list[str], work_glob: str, folder: Path) -> tuple[int, str]:
+    """Run ``sepconv`` with `args`, send SIGINT once a frame is kept in the work folder, and
+    return the exit code and stderr."""
+    stderr_path = folder / "stderr.txt"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sepconv", *args], stderr=stderr, env=cli_env()
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                if list(folder.glob(work_glob)):
+                    process.send_signal(signal.SIGINT)
+                    break
+                time.sleep(0.01)
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    return code, stderr_path.read_text()
+
+
+def test_short_job_interrupted_by_ctrl_c_resumes_to_the_same_output(tmp_path, blend_weights):
+    """Shorter than one segment (240 output frames): Ctrl-C still keeps the finished frames,
+    the line says how many, and --resume ends with the same file as an uninterrupted run."""
+    for count, size in ((50, (64, 48)), (50, (320, 240))):
+        source = write_clip(tmp_path / f"in{count}.mkv", moving(count, *size))
+        output = tmp_path / f"out{size[0]}.mp4"
+        args = [str(source), "-o", str(output), "--factor", "4", "-q"]
+        args += ["--weights", str(blend_weights), "--precision", "float32"]
+        code, err = _interrupt_when_kept(
+            ["video", *args], f".{output.name}.sepconv-*/pending-*/*.png", tmp_path
+        )
+        if code == 0:
+            output.unlink()
+            continue  # finished before the signal: try larger frames
+        assert code == 130, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        (work,) = tmp_path.glob(f".{output.name}.sepconv-*")
+        kept = int(lines[0].split("interrupted: ")[1].split(" of ")[0])
+        assert 0 < kept < 4 * count, lines[0]
+        assert f"{kept} of {4 * count} output frames are finished and kept in {work}" in lines[0]
+        assert not output.exists()
+        resumed = sepconv("video", *args, "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        assert not work.exists()
+        whole = tmp_path / "whole.mp4"
+        assert sepconv("video", *args[:2], str(whole), *args[3:]).returncode == 0
+        got, want = decode(output), decode(whole)
+        assert len(got) == len(want) == 4 * count
+        for got_frame, want_frame in zip(got, want, strict=True):
+            np.testing.assert_array_equal(got_frame, want_frame)
+        return
+    pytest.skip("the conversion always finished before SIGINT arrived")
+
+
 # -- awkward but valid input -----------------------------------------------------------------
 
 
@@ -469,6 +660,47 @@ def test_tiny_1x1_frames_into_a_new_folder(tmp_path, blend_weights):
     assert middle.shape == (1, 1, 3)
     assert np.abs(middle.astype(int) - [20, 150, 30.5]).max() <= 1
     assert [p.name for p in output.parent.iterdir()] == ["middle.png"]
+
+
+@pytest.fixture(scope="module")
+def flow_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny flow-guided model (the DIS prior with random kernels on top)."""
+    from conftest import make_flow_model
+
+    from sepconv.models.checkpoint import save_checkpoint
+
+    path = tmp_path_factory.mktemp("weights") / "flow.pt"
+    save_checkpoint(path, make_flow_model(seed=0))
+    return path
+
+
+@pytest.mark.parametrize("size", [(1, 1), (8, 8), (1, 4000), (4000, 1), (11, 3)])
+@pytest.mark.parametrize("family", ["sepconv", "flow"])
+def test_frames_of_any_size_from_1x1_with_every_family(
+    tmp_path, blend_weights, flow_weights, family, size
+):
+    """Sizes that OpenCV's DIS refuses (or crashes on) work with the flow-guided family too:
+    in-process, a frame pair through `interpolate` and a 3-frame clip through `video`."""
+    from sepconv.cli import main
+
+    weights = {"sepconv": blend_weights, "flow": flow_weights}[family]
+    height, width = size
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (height, width, 3), np.uint8) for _ in range(3)]
+    first, second = (save_png(tmp_path / f"{i}.png", frames[i]) for i in range(2))
+    output = tmp_path / "middle.png"
+    assert main(["interpolate", str(first), str(second), "-o", str(output),
+                 "--weights", str(weights)]) == 0  # fmt: skip
+    middle = np.asarray(Image.open(output))
+    assert middle.shape == (height, width, 3)
+    if family == "sepconv":  # the blend model: the average, exactly
+        expected = (frames[0].astype(float) + frames[1]) / 2
+        assert np.abs(middle - expected).max() <= 1
+    if width * height <= 64:
+        clip = write_clip(tmp_path / "in.mkv", frames)
+        video = tmp_path / "out.mp4"
+        assert main(["video", str(clip), "-o", str(video), "-q", "--weights", str(weights)]) == 0
+        assert len(decode(video)) == 6 and decode(video)[0].shape == (height, width, 3)
 
 
 def test_tiled_300x200_matches_whole_frame():

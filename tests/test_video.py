@@ -340,14 +340,61 @@ def test_cli_interrupt_leaves_no_output(tmp_path: Path, weights: Path, monkeypat
     code = run("video", source, "-o", output, "--codec", "png", "-q", "--weights", weights)
     assert code == 130
     assert not output.exists()
-    assert "--resume" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        "sepconv: error: interrupted before any output frame was finished: nothing is kept"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mov"]  # no work folder left
+
+
+def test_short_job_interrupted_mid_segment_keeps_its_frames(
+    tmp_path: Path, weights: Path, monkeypatch, capsys
+):
+    """A job shorter than one segment (the default is 240 output frames) keeps every batch of
+    frame pairs finished before Ctrl-C; --resume computes only the rest and writes the same
+    (lossy) file as an uninterrupted run."""
+    from sepconv.inference import Interpolator
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(9), codec="libx264", audio=False)
+    options = ["--factor", "4", "-q", "--weights", weights, "--precision", "float32"]
+    assert run("video", source, "-o", tmp_path / "whole.mp4", *options) == 0
+    original = Interpolator.interpolate_tensor
+    calls = {"count": 0, "limit": 5}
+
+    def counted(self, first, second):
+        calls["count"] += 1
+        if calls["count"] > calls["limit"]:
+            raise KeyboardInterrupt
+        return original(self, first, second)
+
+    monkeypatch.setattr(Interpolator, "interpolate_tensor", counted)
+    output = tmp_path / "out.mp4"
+    # 8 pairs of 3 new frames, 2 calls per batch of 2 pairs: calls 1-4 finish output frames
+    # 0-15 (two batches); call 5 starts the third and call 6 stops the job.
+    assert run("video", source, "-o", output, *options) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"sepconv: error: interrupted: 16 of 36 output frames are finished and kept in "
+        f"{next(tmp_path.glob('.out.mp4.sepconv-*'))}; run the same command with --resume "
+        "to continue from there"
+    ]
+    assert not output.exists()
+    calls.update(count=0, limit=1000)
+    assert run("video", source, "-o", output, *options, "--resume") == 0
+    assert calls["count"] == 4  # only the two remaining batches
+    assert not list(tmp_path.glob(".out.mp4.*"))
+    resumed, resumed_times = decode(output)
+    expected, expected_times = decode(tmp_path / "whole.mp4")
+    assert len(resumed) == 36 and resumed_times == expected_times
+    for got, want in zip(resumed, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 # -- bad input ------------------------------------------------------------------------------
 
 
-def assert_one_line_error(capsys: pytest.CaptureFixture[str], code: int, message: str) -> None:
-    assert code == 1
+def assert_one_line_error(
+    capsys: pytest.CaptureFixture[str], code: int, message: str, expected_code: int = 1
+) -> None:
+    assert code == expected_code
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("sepconv: error: "), lines
     assert message in lines[0], lines[0]
@@ -376,7 +423,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, weights: Path, capsys):
     output.write_bytes(b"keep")
     assert_one_line_error(capsys, video(source), "exists (use --force")
     assert output.read_bytes() == b"keep"
-    assert_one_line_error(capsys, video(source, "--fps", "30", "--factor", "4", "--force"), "not")
+    code = video(source, "--fps", "30", "--factor", "4", "--force")
+    assert_one_line_error(capsys, code, "give --factor or --fps, not both", expected_code=2)
     assert_one_line_error(capsys, video(source, "--codec", "nope", "--force"), "--codec")
     mkv = tmp_path / "x.mkv"
     code = run("video", source, "-o", mkv, "--codec", "png", "-q", "--weights", weights)

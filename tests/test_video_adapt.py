@@ -100,7 +100,7 @@ def test_save_adapted_never_overwrites_the_weights_or_the_input(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("sepconv: error: ")
     code = run("video", source, "-o", tmp_path / "o.mov", "--save-adapted", tmp_path / "a.st")
-    assert code == 1
+    assert code == 2  # a usage error
     assert "need --adapt" in capsys.readouterr().err
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sepconv.errors import SepconvError, WorkInterruptedError
+from sepconv.errors import SepconvError, UsageError, WorkInterruptedError
 
 __all__ = ["add_train_command", "run_train"]
 
@@ -69,9 +69,9 @@ def run_train(args: argparse.Namespace) -> int:
     from sepconv.engine.train import CHECKPOINT_NAME, Trainer
 
     if args.steps is not None and args.steps < 1:
-        raise SepconvError("--steps must be at least 1")
+        raise UsageError("--steps must be at least 1")
     if args.time_limit is not None and args.time_limit <= 0:
-        raise SepconvError("--time-limit must be positive")
+        raise UsageError("--time-limit must be positive")
     config = load_train_config(args.config)
     existing = Path(config.output_dir) / CHECKPOINT_NAME
     if args.export_only is not None:
@@ -119,7 +119,7 @@ def _export_only(config: Any, args: argparse.Namespace) -> int:
     from sepconv.imageio import check_output_path
 
     if args.resume is None:
-        raise SepconvError("--export-only needs --resume PATH|auto (the checkpoint to export)")
+        raise UsageError("--export-only needs --resume PATH|auto (the checkpoint to export)")
     target = check_output_path(args.export_only, [], overwrite=True)
     trainer = Trainer(replace(config, validate_every_steps=0), device="cpu", log_stream=None)
     try:

@@ -17,11 +17,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sepconv.errors import InputError, OutputError, SepconvError, WorkInterruptedError
-from sepconv.model_options import add_model_options, build_interpolator
+from sepconv.errors import (
+    InputError,
+    OutputError,
+    SepconvError,
+    UsageError,
+    WorkInterruptedError,
+)
+from sepconv.model_options import add_model_options, build_interpolator, check_model_options
 
 NTSC_BASES = (24, 30, 48, 60, 120, 240)
 MAX_LEVELS = 6  # --levels 1-6
+MAX_RATE = 10000  # --fps at most
 
 VIDEO_DESCRIPTION = """\
 Convert the frame rate of a video with SepConv. Reads anything FFmpeg can read; writes a new
@@ -49,9 +56,11 @@ captures) count as one picture at the time of their first frame, and new frames 
 across them; a run longer than 4 frames is a freeze and is held. Audio and subtitle streams
 are copied unchanged.
 
-The output appears only when complete (a temporary file renamed at the end). Work is done in
-segments kept in a hidden folder next to OUTPUT; after an interruption, run the same command
-with --resume to continue where it stopped (the result is the same as an uninterrupted run).
+The output appears only when complete (a temporary file renamed at the end). Finished work is
+kept in a hidden folder next to OUTPUT: encoded segments of --segment frames, and every new
+frame of the segment in progress as a PNG. After Ctrl-C (which stops after the batch of frame
+pairs in flight) or a crash, the same command with --resume continues from the last finished
+batch, and the result is the same file as an uninterrupted run.
 """
 
 
@@ -73,8 +82,10 @@ def parse_rate(text: str) -> Fraction:
         raise argparse.ArgumentTypeError(
             f"invalid frame rate {text!r} (use 60, 59.94 or 60000/1001)"
         ) from None
-    if rate <= 0 or rate > 10000:
-        raise argparse.ArgumentTypeError(f"frame rate must be between 0 and 10000, got {text}")
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"frame rate must be positive, got {text}")
+    if rate > MAX_RATE:
+        raise argparse.ArgumentTypeError(f"frame rate must be at most {MAX_RATE}, got {text}")
     return rate
 
 
@@ -283,7 +294,8 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         type=_positive_int,
         default=240,
         metavar="N",
-        help="output frames per resumable segment (default: 240)",
+        help="output frames per encoded segment, each starting with a keyframe (default: "
+        "240); --resume also keeps the finished frames of the segment in progress",
     )
     _add_common(video)
     add_model_options(video, precision="auto")
@@ -332,19 +344,21 @@ def _model_key(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_thresholds(args: argparse.Namespace) -> None:
+    """Refuse (exit 2) options out of range or that need another, before any input is read."""
+    check_model_options(args)
     if not 0.0 <= args.scene_threshold <= 1.0:
-        raise SepconvError("--scene-threshold must be between 0 and 1")
+        raise UsageError("--scene-threshold must be between 0 and 1")
     if args.dup_threshold > 1.0:
-        raise SepconvError("--dup-threshold must be at most 1")
+        raise UsageError("--dup-threshold must be at most 1")
     if args.adapt is None and (args.save_adapted is not None or args.adapt_steps is not None):
-        raise SepconvError("--save-adapted and --adapt-steps need --adapt")
+        raise UsageError("--save-adapted and --adapt-steps need --adapt")
 
 
 def _check_save_adapted(args: argparse.Namespace) -> None:
     """Refuse a --save-adapted path that is an input, the weights in use, or exists."""
     if args.save_adapted is None:
         return
-    from sepconv.imageio import check_output_path
+    from sepconv.imageio import check_output_path, check_writable
     from sepconv.weights import resolve_weights
 
     try:
@@ -353,6 +367,7 @@ def _check_save_adapted(args: argparse.Namespace) -> None:
     except SepconvError:
         protected = [args.input]  # the model's own error comes when it loads
     args.save_adapted = check_output_path(args.save_adapted, protected, overwrite=args.force)
+    check_writable(args.save_adapted)
 
 
 def adapt_work_folder(output: Path) -> Path:
@@ -389,12 +404,16 @@ def _adapt(
     if not args.quiet:
         print(f"sepconv: {result.summary}", file=sys.stderr)
     if args.save_adapted is not None:
-        save_adapted(
-            args.save_adapted,
-            result,
-            clip_sha256=_input_sha256(args.input),
-            base_weights=str(interpolator.weights_path or args.weights or ""),
-        )
+        try:
+            save_adapted(
+                args.save_adapted,
+                result,
+                clip_sha256=_input_sha256(args.input),
+                base_weights=str(interpolator.weights_path or args.weights or ""),
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OutputError(f"cannot write {args.save_adapted}: {reason}") from None
     return result.interpolator
 
 
@@ -411,11 +430,23 @@ def _input_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def interrupted_message(stop: KeyboardInterrupt) -> str:
+    """What an interrupted ``sepconv video`` says: exactly how much a ``--resume`` keeps."""
+    kept = getattr(stop, "kept", 0)
+    if not kept:
+        return "interrupted before any output frame was finished: nothing is kept"
+    total, work = getattr(stop, "total", "?"), getattr(stop, "work", "the work folder")
+    return (
+        f"interrupted: {kept} of {total} output frames are finished and kept in {work}; "
+        "run the same command with --resume to continue from there"
+    )
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     """Handler of ``sepconv video``."""
     import av
 
-    from sepconv.imageio import check_output_path
+    from sepconv.imageio import check_output_path, check_writable
     from sepconv.video import (
         EncoderSettings,
         VideoJob,
@@ -428,13 +459,14 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     _check_thresholds(args)
     if args.fps is not None and args.factor is not None:
-        raise SepconvError("give --factor or --fps, not both")
+        raise UsageError("give --factor or --fps, not both")
     if args.fps is not None and args.slowmo:
-        raise SepconvError("--slowmo works with --factor (it keeps the input frame rate)")
+        raise UsageError("--slowmo works with --factor (it keeps the input frame rate)")
     if not 0 <= args.crf <= 51:
-        raise SepconvError("--crf must be between 0 and 51")
+        raise UsageError("--crf must be between 0 and 51")
     output = check_output_path(args.output, [args.input], overwrite=args.force)
     check_codec_container(output, args.codec)
+    check_writable(output)
     with open_input(args.input) as container:  # bad input fails here, before the model loads
         input_rate = stream_rate(container.streams.video[0])
     factor = args.factor or 2
@@ -472,11 +504,8 @@ def cmd_video(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             key_extra=_model_key(args),
         )
-    except KeyboardInterrupt:
-        raise WorkInterruptedError(
-            "interrupted; finished segments are kept: run the same command with --resume "
-            "to continue"
-        ) from None
+    except KeyboardInterrupt as stop:
+        raise WorkInterruptedError(interrupted_message(stop)) from None
     except av.error.FFmpegError as error:
         raise OutputError(f"cannot encode {args.output}: {error}") from None
     shutil.rmtree(work, ignore_errors=True)
@@ -495,6 +524,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 def cmd_frames(args: argparse.Namespace) -> int:
     """Handler of ``sepconv frames``."""
+    from sepconv.imageio import check_writable
     from sepconv.video import convert_sequence, is_power_of_two, list_sequence
 
     _check_thresholds(args)
@@ -512,6 +542,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
         raise OutputError(f"{output} exists and is not empty (use --force to write into it)")
     if len(files) < 2:
         raise InputError(f"{args.input} has only one .png frame; need at least two")
+    check_writable(output / f"{0:06d}.png")
     if not is_power_of_two(args.factor) and not args.quiet:
         print(factor_timing_note(args.factor, args.levels), file=sys.stderr)
     args.resume = False  # frames has no --resume: an adaptation starts afresh

@@ -9,6 +9,13 @@ class SepconvError(Exception):
     exit_code = 1
 
 
+class UsageError(SepconvError):
+    """The command line itself is wrong (options that conflict or are out of range): exit 2,
+    as for argparse's own usage errors."""
+
+    exit_code = 2
+
+
 class InputError(SepconvError):
     """An input file is missing, unreadable, corrupt or unsuitable."""
 

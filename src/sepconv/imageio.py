@@ -499,6 +499,21 @@ def check_output_path(
     return resolved
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse (one-line :class:`OutputError`) an output that cannot be written where asked,
+    before any work is done: a read-only file system, a folder without write permission, a
+    parent that is a file. Creates missing parent folders (as the write would), then a
+    temporary file next to ``path``, removed at once."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = _new_temp(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {_show(path)}: {_reason(exc)}") from None
+    with contextlib.suppress(OSError):
+        os.unlink(temp)
+
+
 def _check_array(array: np.ndarray) -> np.ndarray:
     """Validate a float ``H x W x (3|4)`` image array (programming errors -> ValueError)."""
     array = np.asarray(array)

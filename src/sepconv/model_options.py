@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sepconv.errors import SepconvError
+from sepconv.errors import UsageError
 
-__all__ = ["add_model_options", "build_interpolator"]
+__all__ = ["add_model_options", "build_interpolator", "check_model_options"]
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "float32") -> None:
@@ -72,18 +72,25 @@ def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "floa
     )
 
 
+def check_model_options(args: argparse.Namespace) -> None:
+    """Refuse (exit 2) model options out of range, before any input is read."""
+    from sepconv.inference import MIN_TILE_SIZE
+
+    if args.tile is not None and args.tile < MIN_TILE_SIZE:
+        raise UsageError(f"--tile must be at least {MIN_TILE_SIZE} pixels")
+
+
 def build_interpolator(args: argparse.Namespace, bit_depth: int = 8) -> Any:
     """The Interpolator the model options ask for; `bit_depth` of the output (8 or 16)."""
     import torch
 
-    from sepconv.inference import MIN_TILE_SIZE, Interpolator, default_device, resolve_precision
+    from sepconv.inference import Interpolator, default_device, resolve_precision
 
-    if args.tile is not None and args.tile < MIN_TILE_SIZE:
-        raise SepconvError(f"--tile must be at least {MIN_TILE_SIZE} pixels")
+    check_model_options(args)
     try:
         device = torch.device(args.device) if args.device else default_device()
     except RuntimeError:
-        raise SepconvError(f"unknown device {args.device!r} (use cpu, cuda or cuda:N)") from None
+        raise UsageError(f"unknown device {args.device!r} (use cpu, cuda or cuda:N)") from None
     exact = getattr(args, "exact", False)
     precision = "float32" if exact else resolve_precision(args.precision, device, bit_depth)
     return Interpolator.from_weights(

@@ -20,9 +20,12 @@ The module has two layers:
   encoding each segment into its own file in a hidden work folder next to the output. The
   segments are finally concatenated by copying packets (each starts with a keyframe), the
   audio and subtitle packets of the input are copied alongside, and the result is moved onto
-  the output in one rename. ``resume=True`` skips segments already finished by an earlier
-  run with the same input and options, which gives the same file as an uninterrupted run
-  (encoder settings are deterministic).
+  the output in one rename. Until its segment is encoded, every interpolated frame is also
+  kept as a PNG in the work folder, so an interruption loses at most the batch of frame pairs
+  in flight. ``resume=True`` skips segments already finished by an earlier run with the same
+  input and options and encodes the kept frames of the next one instead of computing them
+  again, which gives the same file as an uninterrupted run (rendering restarts at a batch
+  boundary, and encoder settings are deterministic).
 
 Anchors: the first frame of every run of duplicate frames. A run longer than ``max_dup_run``
 frames is a freeze, not animation on twos or threes, and also gets its last frame as an anchor
@@ -383,6 +386,33 @@ def _stack(pictures: Sequence[Any]) -> Any:
     return torch.stack([p.to(device) for p in pictures])
 
 
+def _groups(plan: Sequence[OutputFrame]) -> list[list[OutputFrame]]:
+    """Consecutive frames of ``plan`` split where the group (left anchor) changes."""
+    groups: list[list[OutputFrame]] = []
+    for frame in plan:
+        if groups and groups[-1][-1].group == frame.group:
+            groups[-1].append(frame)
+        else:
+            groups.append([frame])
+    return groups
+
+
+def chunk_starts(plan: Sequence[OutputFrame], batch_pairs: int = 2) -> list[int]:
+    """Where :func:`render` starts each batch of ``batch_pairs`` anchor pairs: offsets into
+    ``plan``, ascending, ending with ``len(plan)``.
+
+    Rendering ``plan[offset:]`` from one of these offsets computes exactly the same batches,
+    so gives the same pictures, as rendering the whole of ``plan`` does.
+    """
+    starts, offset = [], 0
+    groups = _groups(plan)
+    for index, group in enumerate(groups):
+        if index % batch_pairs == 0:
+            starts.append(offset)
+        offset += len(group)
+    return [*starts, len(plan)] if starts else [0]
+
+
 def render(
     plan: Sequence[OutputFrame],
     store: FrameStore,
@@ -397,12 +427,7 @@ def render(
     at most ``2 * batch_pairs`` pictures; computed nodes are dropped once their frames are
     emitted, and input frames before the next pairs are released from ``store``.
     """
-    groups: list[list[OutputFrame]] = []
-    for frame in plan:
-        if groups and groups[-1][-1].group == frame.group:
-            groups[-1].append(frame)
-        else:
-            groups.append([frame])
+    groups = _groups(plan)
     max_batch = max(1, 2 * batch_pairs)
     for chunk_start in range(0, len(groups), batch_pairs):
         chunk = [
@@ -717,9 +742,14 @@ class SegmentWriter:
         self.count = 0
 
     def write(self, picture: Any) -> None:
+        """Encode a (C, H, W) float tensor in [0, 1]."""
+        self.write_array(tensor_to_uint8(picture))
+
+    def write_array(self, rgb: np.ndarray) -> None:
+        """Encode an H x W x 3 uint8 RGB array."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(tensor_to_uint8(picture), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self.count
         frame.time_base = 1 / self.rate
         self.count += 1
@@ -919,6 +949,122 @@ def _chain(iterators: Sequence[Iterator[Any]]) -> Iterator[Any]:
         yield from iterator
 
 
+class ConversionInterrupted(KeyboardInterrupt):
+    """A conversion stopped by Ctrl-C or SIGTERM: ``kept`` of its ``total`` output frames are
+    kept in the work folder ``work`` for ``resume`` (0: nothing is, and the folder is gone)."""
+
+    def __init__(self, kept: int, total: int, work: Path) -> None:
+        super().__init__(f"{kept} of {total} output frames kept in {work}")
+        self.kept = kept
+        self.total = total
+        self.work = work
+
+
+def pending_folder(segment: Path) -> Path:
+    """Where the finished frames of an unfinished segment wait (lossless PNGs, by number):
+    ``pending-00003`` for ``segment-00003.mp4``."""
+    return segment.with_name(f"pending-{segment.stem.removeprefix('segment-')}")
+
+
+def _pending_path(folder: Path, index: int) -> Path:
+    return folder / f"{index:08d}.png"
+
+
+def resumable_prefix(plan: Sequence[OutputFrame], pending: Path, batch_pairs: int) -> int:
+    """How many first frames of a segment's ``plan`` a resumed run takes from ``pending``
+    instead of computing them: up to the last :func:`chunk_starts` offset before the first
+    interpolated frame that is missing there (input frames are read from the input again)."""
+    if not pending.is_dir():
+        return 0
+    saved = {path.name for path in pending.iterdir()}
+    missing = next(
+        (
+            offset
+            for offset, frame in enumerate(plan)
+            if isinstance(frame.source, Node)
+            and _pending_path(pending, frame.index).name not in saved
+        ),
+        len(plan),
+    )
+    return max(offset for offset in chunk_starts(plan, batch_pairs) if offset <= missing)
+
+
+def _save_pending(folder: Path, index: int, picture: Any) -> None:
+    """Write one finished frame as a PNG (fast compression), atomically."""
+    import cv2
+
+    path = _pending_path(folder, index)
+    temp = path.with_name(f".{path.stem}.tmp.png")
+    rgb = tensor_to_uint8(picture)
+    try:
+        if not cv2.imwrite(str(temp), rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"OpenCV could not write {temp}")
+        temp.replace(path)
+    except (OSError, cv2.error) as exc:
+        raise OutputError(f"cannot write {_show(path)}: {_reason(exc)}") from None
+
+
+def _load_pending(folder: Path, index: int) -> np.ndarray:
+    """A frame written by :func:`_save_pending`: H x W x 3 uint8 RGB."""
+    import cv2
+
+    path = _pending_path(folder, index)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(
+            f"cannot read {_show(path)}, a frame kept for --resume: run without --resume"
+        )
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _render_segment(
+    plan: Sequence[OutputFrame],
+    path: Path,
+    store: FrameStore,
+    interpolate: Callable[[Any, Any], Any],
+    job: VideoJob,
+    rate: Fraction,
+    size: tuple[int, int],
+    bar: Any,
+    stop_requests: StopRequests,
+) -> None:
+    """Encode one segment's frames into ``path`` (atomically), keeping each interpolated frame
+    as a PNG in its :func:`pending_folder` until the segment is complete; frames an earlier,
+    interrupted run kept there are encoded from those instead of being computed again. A stop
+    request is honoured after a whole batch of pairs (:func:`chunk_starts`), once its frames
+    are kept."""
+    from sepconv.imageio import atomic_write
+
+    pending = pending_folder(path)
+    resumed = resumable_prefix(plan, pending, job.batch_pairs)
+    batch_ends = {plan[offset - 1].index for offset in chunk_starts(plan, job.batch_pairs)[1:]}
+    try:
+        pending.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {_show(pending)}: {_reason(exc)}") from None
+    with atomic_write(path) as temp:
+        writer = SegmentWriter(temp, job.encoder, rate, *size)
+        try:
+            for frame in plan[:resumed]:
+                if isinstance(frame.source, Node):
+                    writer.write_array(_load_pending(pending, frame.index))
+                else:
+                    writer.write(store.get(frame.source))
+
+            def emit(frame: OutputFrame, picture: Any) -> None:
+                writer.write(picture)
+                if isinstance(frame.source, Node):
+                    _save_pending(pending, frame.index, picture)
+                bar.update(1)
+                if frame.index in batch_ends:
+                    stop_requests.check()
+
+            render(plan[resumed:], store, interpolate, emit, job.batch_pairs)
+        finally:
+            writer.close()
+    shutil.rmtree(pending, ignore_errors=True)
+
+
 def convert_video(
     input_path: Path,
     output: Path,
@@ -934,8 +1080,9 @@ def convert_video(
 
     ``interpolate`` is :meth:`Interpolator.interpolate_tensor` (or anything with its
     contract). ``key_extra`` describes the model (weights, padding...) for the resume key.
-    SIGINT or SIGTERM stops after the frame in flight with KeyboardInterrupt (the finished
-    segments stay for ``resume``); a second signal stops at once.
+    SIGINT or SIGTERM stops after the batch of frame pairs in flight with
+    :class:`ConversionInterrupted` (a KeyboardInterrupt saying how many output frames are kept
+    for ``resume``); a second signal stops at once.
     """
     with StopRequests() as stop_requests:  # Ctrl-C stops between frames, not inside FFmpeg
         return _convert_video(
@@ -975,62 +1122,69 @@ def _convert_video(
         "input": _file_identity(input_path),
         "job": job,
         "model": key_extra or {},
-        "version": 1,
+        "version": 2,
     }
     work = work_folder(output, key)
-    if work.exists() and not resume:
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "job.json").write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
+    try:
+        if work.exists() and not resume:
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "job.json").write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
+    except OSError as exc:
+        raise OutputError(f"cannot write {_show(output)}: {_reason(exc)}") from None
     paths = [work / f"segment-{number:05d}{suffix}" for number in range(len(segments))]
-    done = sum(
-        stop - start for (start, stop), path in zip(segments, paths, strict=True) if path.exists()
-    )
+
+    def kept() -> list[int]:
+        """Per segment, how many of its first frames a resumed run will not compute again."""
+        return [
+            stop - start
+            if path.exists()
+            else resumable_prefix(plan[start:stop], pending_folder(path), job.batch_pairs)
+            for (start, stop), path in zip(segments, paths, strict=True)
+        ]
+
+    done = sum(kept())
     base = Fraction(0) if job.slowmo else analysis.times[0]
     width, height = analysis.width, analysis.height
     out_rate = input_rate if job.slowmo else rate
 
     decoded = decode_video(input_path)
     store = FrameStore((_frame_to_tensor(frame) for _, frame in decoded), wanted)
-    with (
-        contextlib.closing(decoded),
-        tqdm(
-            total=len(plan),
-            initial=done,
-            unit="frame",
-            desc="interpolating",
-            disable=quiet,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        ) as bar,
-    ):
-        for (start, stop), path in zip(segments, paths, strict=True):
-            if path.exists():
-                continue
-            store.release_before(plan[start].group)
-            with atomic_write(path) as temp:
-                writer = SegmentWriter(temp, job.encoder, out_rate, width, height)
-                try:
-
-                    def emit(
-                        frame: OutputFrame, picture: Any, writer: SegmentWriter = writer
-                    ) -> None:
-                        writer.write(picture)
-                        bar.update(1)
-                        stop_requests.check()
-
-                    render(plan[start:stop], store, interpolate, emit, job.batch_pairs)
-                finally:
-                    writer.close()
-    starts = [base + Fraction(start) / out_rate for start, _ in segments]
-    with atomic_write(output, overwrite=overwrite) as temp:
-        concatenate(
-            list(zip(paths, starts, strict=True)),
-            temp,
-            input_path,
-            job.copy_audio and not job.slowmo,
-            analysis.display_matrix,
-        )
+    try:
+        with (
+            contextlib.closing(decoded),
+            tqdm(
+                total=len(plan),
+                initial=done,
+                unit="frame",
+                desc="interpolating",
+                disable=quiet,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
+            for (start, stop), path in zip(segments, paths, strict=True):
+                if path.exists():
+                    continue
+                store.release_before(plan[start].group)
+                _render_segment(
+                    plan[start:stop], path, store, interpolate, job, out_rate, (width, height),
+                    bar, stop_requests,
+                )  # fmt: skip
+        starts = [base + Fraction(start) / out_rate for start, _ in segments]
+        with atomic_write(output, overwrite=overwrite) as temp:
+            concatenate(
+                list(zip(paths, starts, strict=True)),
+                temp,
+                input_path,
+                job.copy_audio and not job.slowmo,
+                analysis.display_matrix,
+            )
+    except KeyboardInterrupt:
+        finished = sum(kept())
+        if finished == 0:
+            shutil.rmtree(work, ignore_errors=True)  # nothing a resumed run could use
+        raise ConversionInterrupted(finished, len(plan), work) from None
     shutil.rmtree(work, ignore_errors=True)
     return {
         "frames": len(plan),
