@@ -1,12 +1,14 @@
 """Frames at other times than the middle: frames i and i + 3g of real clips in, the frames
 i + g and i + 2g scored as the predictions at t = 1/3 and 2/3, with the same ``evaluate()`` as
-every benchmark.
+every benchmark; with ``--times 1/2 1/3 2/3`` also frames i and i + 2g in, i + g scored at
+t = 1/2 (so one run compares every method at every time, e.g. on held-out clips).
 
 Methods: the plain average of the two frames (time-blind), the blend weighted by the time
 (``(1 - t) * first + t * last``), OpenCV DIS optical flow at time t (bilinear warps, the linear
 motion of Super SloMo, eq. 4, blended by the time), RIFE 4.0 (benchmarks/rife_peer.py; skipped
 with one line without its wheel) and, with ``--weights``, a sepconv model whose family takes a
-time (``TAKES_TIME``; others are skipped with one line).
+time (``TAKES_TIME``; a model that makes only the middle frame is scored at t = 1/2 alone, as
+is RIFE HD).
 
 Windows: each clip is read as :func:`sepconv.video.video_windows` reads it for ``--adapt``
 (stretches of consecutive frames spread over the whole clip); a window's frames i .. i + 3g
@@ -23,7 +25,6 @@ are used when frames i + g and i + 2g are both the middles of usable triplets of
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from sepconv.flow import FlowSettings, backward_warp, dis_flows
 TimePredictor = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 TIMES = (Fraction(1, 3), Fraction(2, 3))
+HALF = Fraction(1, 2)
 
 
 def _to_uint8(frame: np.ndarray) -> np.ndarray:
@@ -91,76 +93,42 @@ def make_flow_time_predictor(settings: FlowSettings | None = None) -> TimePredic
 
 
 def model_time_predictor(model) -> TimePredictor:
-    """A sepconv model that takes a time (``TAKES_TIME``), float32 on the CPU.
+    """A sepconv model through the :class:`~sepconv.inference.Interpolator`, float32 on the CPU
+    (any time if its family takes one, ``TAKES_TIME``; else the middle frame)."""
+    from sepconv.inference import Interpolator
 
-    Through the Interpolator where its ``interpolate`` takes ``time``; otherwise the model
-    interface run eagerly as the Interpolator does: ``prepare(first, second, time)`` on the
-    whole frame, every prepared input replicate-padded right and bottom to the network's
-    canvas, ``kernels_for``, ``synthesize``, cropped back.
-    """
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-
-    from sepconv.inference import PAD_MULTIPLE, Interpolator
-
-    if "time" in inspect.signature(Interpolator.interpolate).parameters:
-        interpolator = Interpolator(model, device="cpu")
-
-        def through_interpolator(first: np.ndarray, last: np.ndarray, time: float) -> np.ndarray:
-            return interpolator.interpolate(first, last, time=time)  # type: ignore[call-arg]
-
-        return through_interpolator
-    model = model.float().eval()
+    interpolator = Interpolator(model, device="cpu")
 
     def predict(first: np.ndarray, last: np.ndarray, time: float) -> np.ndarray:
-        a, b = (
-            torch.from_numpy(frame.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-            for frame in (first, last)
-        )
-        height, width = first.shape[:2]
-        padding = [0, -width % PAD_MULTIPLE, 0, -height % PAD_MULTIPLE]
-        with torch.no_grad():
-            inputs = {
-                name: F.pad(value, padding, mode="replicate")
-                for name, value in model.prepare(a, b, time).items()
-            }
-            kernels = model.kernels_for(inputs)
-            frame = model.synthesize(inputs["first"], inputs["second"], kernels)
-        frame = frame[0, :, :height, :width].clamp(0, 1).permute(1, 2, 0).numpy()
-        return _to_uint8(frame * 255.0)
+        return interpolator.interpolate(first, last, time=time)
 
     return predict
 
 
-def methods(weights: str | None, rife: tuple[str, ...]) -> list[tuple[str, TimePredictor]]:
-    """(name, predict) of every method that can run here, in table order; one line on
-    stderr for each left out."""
-    chosen: list[tuple[str, TimePredictor]] = [
-        ("average of the two frames", average),
-        ("blend weighted by t", blend),
-        ("DIS flow at t, bilinear warps", make_flow_time_predictor()),
+def methods(weights: list[str], rife: tuple[str, ...]) -> list[tuple[str, TimePredictor, bool]]:
+    """(name, predict, takes_time) of every method that can run here, in table order; one
+    line on stderr for each left out. Methods that do not take a time make the middle frame
+    only (scored at t = 1/2 alone)."""
+    chosen: list[tuple[str, TimePredictor, bool]] = [
+        ("average of the two frames", average, True),
+        ("blend weighted by t", blend, True),
+        ("DIS flow at t, bilinear warps", make_flow_time_predictor(), True),
     ]
     for version in rife:
         peer, reason = load_rife(version)
         if peer is None:
             print(f"{RIFE_VERSIONS[version].name}: skipped ({reason})", file=sys.stderr)
-        elif not peer.takes_time:
-            print(f"{peer.name}: skipped (makes the middle frame only)", file=sys.stderr)
         else:
-            chosen.append((peer.name, _rife_uint8(peer)))
-    if weights:
+            chosen.append((peer.name, _rife_uint8(peer), bool(peer.takes_time)))
+    for name in weights:
         from sepconv.models.checkpoint import load_weights
         from sepconv.weights import resolve_weights
 
-        path, _ = resolve_weights(weights)
+        path, _ = resolve_weights(name)
         model = load_weights(path).model
-        if getattr(model, "TAKES_TIME", False):
-            chosen.append((f"{weights}", model_time_predictor(model)))
-        else:
-            print(
-                f"{weights}: skipped (its family makes the middle frame only: no TAKES_TIME)",
-                file=sys.stderr,
-            )
+        chosen.append(
+            (name, model_time_predictor(model), bool(getattr(model, "TAKES_TIME", False)))
+        )
     return chosen
 
 
@@ -189,31 +157,46 @@ def _downscaled(frames, max_side: int):
 
 
 def clip_windows(
-    path: Path, gaps: list[int], windows: int, max_side: int
-) -> dict[int, list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]:
-    """Per gap g: up to ``windows`` (name, frame i, i + g, i + 2g, i + 3g) of one clip, uint8
-    (H, W, 3) RGB arrays (see the module docstring)."""
+    path: Path, gaps: list[int], windows: int, max_side: int, times: tuple[Fraction, ...] = TIMES
+) -> dict[tuple[int, Fraction], list[FrameTriplet]]:
+    """Per gap g and time t: up to ``windows`` scored items of one clip, uint8 (H, W, 3) RGB:
+    for t = 1/3, 2/3 frames i, i + 3g in and i + g, i + 2g the truths; for t = 1/2 frames
+    i, i + 2g in and i + g the truth (see the module docstring)."""
     from sepconv.data.clip_windows import evenly_spaced
     from sepconv.data.video_triplets import valid_triplets
     from sepconv.video import video_windows
 
     span = 3 * max(gaps) + 4
     clip = video_windows(path, windows=max(windows, 8), span=span, max_bytes=2**29)
+    chosen: dict[tuple[int, Fraction], list[FrameTriplet]] = {
+        (gap, time): [] for gap in gaps for time in times
+    }
     if clip.frames.shape[0] < 4:
-        return {gap: [] for gap in gaps}
+        return chosen
     usable = set(valid_triplets(clip.frames, clip.times, gaps, breaks=clip.breaks))
     frames = _downscaled(clip.frames, max_side)
-    chosen = {}
     for gap in gaps:
-        starts = [
+        thirds = [
             start
             for start in range(frames.shape[0] - 3 * gap)
             if (start + gap, gap) in usable and (start + 2 * gap, gap) in usable
         ]
-        chosen[gap] = [
-            (f"{path.stem}/{start:04d}", *(frames[start + k * gap] for k in range(4)))
-            for start in (starts[k] for k in evenly_spaced(len(starts), windows))
+        halves = [
+            start for start in range(frames.shape[0] - 2 * gap) if (start + gap, gap) in usable
         ]
+        for time in times:
+            starts = halves if time == HALF else thirds
+            span_frames = 2 * gap if time == HALF else 3 * gap
+            for start in (starts[k] for k in evenly_spaced(len(starts), windows)):
+                truth = frames[start + round(time * span_frames)]
+                chosen[(gap, time)].append(
+                    FrameTriplet(
+                        f"{path.stem}/{start:04d}",
+                        frames[start],
+                        truth,
+                        frames[start + span_frames],
+                    )
+                )
     return chosen
 
 
@@ -238,14 +221,25 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=4, help="scored windows per clip and gap")
     parser.add_argument("--max-side", type=int, default=640, help="frames downscaled to this")
     parser.add_argument(
-        "--weights", help="a sepconv model (file or registry name), scored if it takes a time"
+        "--weights",
+        nargs="+",
+        default=[],
+        help="sepconv models (files or registry names): at every time if they take one, else "
+        "at t = 1/2",
+    )
+    parser.add_argument(
+        "--times",
+        nargs="+",
+        default=["1/3", "2/3"],
+        choices=["1/2", "1/3", "2/3"],
+        help="times scored (default 1/3 2/3)",
     )
     parser.add_argument(
         "--rife",
         nargs="*",
         default=["4.0"],
-        choices=[key for key, wheel in RIFE_VERSIONS.items() if wheel.takes_time],
-        help="RIFE variants to score (default: 4.0; none: a bare --rife)",
+        choices=list(RIFE_VERSIONS),
+        help="RIFE variants to score (default: 4.0; none: a bare --rife; HD: t = 1/2 only)",
     )
     parser.add_argument("--align", action="store_true", help="score shift-aligned (evaluate())")
     parser.add_argument("--json", type=Path, help="also write every figure here")
@@ -257,48 +251,52 @@ def main() -> None:
             sys.exit(missing_data(DATA / "videos", "the clips"))
         args.clips = [DATA / "videos"]
     clips = _clips(args.clips)
-    items: dict[int, dict[Fraction, list[FrameTriplet]]] = {
-        gap: {time: [] for time in TIMES} for gap in args.gaps
+    times = tuple(sorted(Fraction(text) for text in args.times))
+    items: dict[tuple[int, Fraction], list[FrameTriplet]] = {
+        (gap, time): [] for gap in args.gaps for time in times
     }
     for path in clips:
-        for gap, chosen in clip_windows(path, args.gaps, args.windows, args.max_side).items():
-            for name, first, one_third, two_thirds, last in chosen:
-                for time, truth in zip(TIMES, (one_third, two_thirds), strict=True):
-                    items[gap][time].append(FrameTriplet(name, first, truth, last))
+        for key, found in clip_windows(path, args.gaps, args.windows, args.max_side, times).items():
+            items[key].extend(found)
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# {len(clips)} clips, long side <= {args.max_side}; torch {header['torch']}")
-    chosen_methods = methods(args.weights, tuple(args.rife))
+    chosen_methods = methods(list(args.weights), tuple(args.rife))
     results: dict[str, dict] = {}
+    columns = " | ".join(f"PSNR t={time}" for time in times)
     for gap in args.gaps:
-        count = len(items[gap][TIMES[0]])
+        counts = ", ".join(f"{len(items[(gap, time)])} at t = {time}" for time in times)
         print(
-            f"\n## gap {gap}: {count} windows (frames i, i+{3 * gap} in; i+{gap} at t = 1/3 "
-            f"and i+{2 * gap} at t = 2/3 scored){', aligned' if args.align else ''}"
+            f"\n## gap {gap}: {counts} (t = 1/2: frames i, i+{2 * gap} in; 1/3, 2/3: frames i, "
+            f"i+{3 * gap} in){', aligned' if args.align else ''}"
         )
-        if count == 0:
+        if not any(items[(gap, time)] for time in times):
             print("no usable windows")
             continue
-        print("| method | PSNR t=1/3 | PSNR t=2/3 | PSNR | SSIM | IE | s per frame |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(f"| method | {columns} | PSNR (all its times) | SSIM | s per frame |")
+        print("|---|" + "---:|" * (len(times) + 3))
         results[str(gap)] = {}
-        for name, predict in chosen_methods:
+        for name, predict, takes_time in chosen_methods:
+            scored = [time for time in times if (takes_time or time == HALF) and items[(gap, time)]]
+            if not scored:
+                continue
             by_time = {
                 time: evaluate(
                     lambda a, b, t=float(time), p=predict: p(a, b, t),
-                    items[gap][time],
+                    items[(gap, time)],
                     align=args.align,
                 )
-                for time in TIMES
+                for time in scored
             }
             both = EvalResult(rows=[row for result in by_time.values() for row in result.rows])
-            third, two = (by_time[time] for time in TIMES)
+            cells = " | ".join(
+                f"{by_time[time].psnr:.2f}" if time in by_time else "-" for time in times
+            )
             print(
-                f"| {name} | {third.psnr:.2f} | {two.psnr:.2f} | {both.psnr:.2f} | "
-                f"{both.ssim:.4f} | {both.ie:.2f} | {both.seconds:.3f} |",
+                f"| {name} | {cells} | {both.psnr:.2f} | {both.ssim:.4f} | {both.seconds:.3f} |",
                 flush=True,
             )
-            results[str(gap)][name] = {str(time): by_time[time].to_dict() for time in TIMES}
+            results[str(gap)][name] = {str(time): by_time[time].to_dict() for time in by_time}
     if args.json:
         report = {"environment": header, "clips": [str(path) for path in clips], "results": results}
         args.json.write_text(json.dumps(report, indent=2))
