@@ -3,7 +3,8 @@
 For each model (registry names or weights files; default: every bundled model) it prints
 
 * video mode: ms per frame of the Interpolator as ``sepconv video`` builds it (fast CPU path,
-  ``--precision auto``), steady state after one warm-up frame, uint8 frames in and out
+  ``--precision`` as given, default float32 as the command's), steady state after one
+  warm-up frame, uint8 frames in and out
   (for the flow-guided family this includes the DIS flow and the warps);
 * one shot: wall-clock seconds of the whole ``sepconv interpolate A B -o C --weights NAME``
   command (interpreter start, imports, weights, one frame, PNG written);
@@ -45,7 +46,7 @@ def _size(name: str) -> tuple[int, int]:
     return SIZES[name] if name in SIZES else tuple(int(v) for v in name.split("x"))  # type: ignore[return-value]
 
 
-def measure_video(weights: str, size: str, repeat: int) -> dict:
+def measure_video(weights: str, size: str, repeat: int, precision: str = "float32") -> dict:
     """ms per frame of the video command's Interpolator; "dis" is the flow baseline alone."""
     import torch
 
@@ -58,7 +59,7 @@ def measure_video(weights: str, size: str, repeat: int) -> dict:
         from sepconv.inference import Interpolator
 
         interpolator = Interpolator.from_weights(
-            weights, device="cpu", precision="auto", optimize=True
+            weights, device="cpu", precision=precision, optimize=True
         )
         predict = interpolator.interpolate
     predict(*frames)
@@ -165,6 +166,12 @@ def main() -> None:
     parser.add_argument("--size", default="720p", help="720p, 1080p, tiny or HxW")
     parser.add_argument("--repeat", type=int, default=3, help="timed video-mode frames (median)")
     parser.add_argument("--train-steps", type=int, default=5, help="timed training steps")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "bfloat16", "float16", "auto"),
+        help="video mode's network precision (default: float32, the commands' default)",
+    )
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -189,7 +196,13 @@ def main() -> None:
     rows = []
     for weights in [*models, "dis"]:
         video = _child(
-            {"kind": "video", "weights": weights, "size": args.size, "repeat": args.repeat}
+            {
+                "kind": "video",
+                "weights": weights,
+                "size": args.size,
+                "repeat": args.repeat,
+                "precision": args.precision,
+            }
         )
         row = {"model": weights, "video": video}
         if weights != "dis":

@@ -375,6 +375,38 @@ def test_out_of_range_or_conflicting_options_exit_2(tmp_path, capsys, options, m
     assert not list(tmp_path.iterdir())
 
 
+# -- one precision default -------------------------------------------------------------------
+
+
+def test_one_precision_default_for_every_entry_point(tmp_path, blend_weights):
+    """float32 unless asked otherwise: the Python API and every command that runs a model,
+    on any CPU (bfloat16-capable or not), so the same command gives the same frames."""
+    import inspect
+
+    from sepconv import model_options
+    from sepconv.cli import build_parser
+    from sepconv.inference import DEFAULT_PRECISION
+
+    assert DEFAULT_PRECISION == model_options.DEFAULT_PRECISION == "float32"
+    assert inspect.signature(Interpolator).parameters["precision"].default == DEFAULT_PRECISION
+    assert Interpolator(make_blend_model(), device="cpu").precision == "float32"
+    assert Interpolator.from_weights(blend_weights, device="cpu").precision == "float32"
+    parser = build_parser()
+    weights = ["--weights", str(blend_weights), "--device", "cpu"]
+    for argv in (
+        ["interpolate", "a.png", "b.png", "-o", "c.png"],
+        ["eval", "middlebury", "folder"],
+        ["video", "in.mp4", "-o", "out.mp4"],
+        ["frames", "in", "-o", "out"],
+    ):
+        args = parser.parse_args([*argv, *weights])
+        assert args.precision == DEFAULT_PRECISION, argv
+        assert model_options.build_interpolator(args).precision == "float32", argv
+    args = parser.parse_args(["video", "in.mp4", "-o", "out.mp4", *weights, "--precision", "auto"])
+    built = model_options.build_interpolator(args).precision  # auto: asked for, depends on CPU
+    assert built in ("float32", "bfloat16")
+
+
 # -- read-only output ------------------------------------------------------------------------
 
 

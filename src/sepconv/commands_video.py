@@ -298,7 +298,7 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
         "240); --resume also keeps the finished frames of the segment in progress",
     )
     _add_common(video)
-    add_model_options(video, precision="auto")
+    add_model_options(video)
     video.set_defaults(handler=cmd_video)
 
     frames = commands.add_parser(
@@ -321,7 +321,7 @@ def add_video_commands(commands: argparse._SubParsersAction) -> None:
     )
     _add_levels(frames, fps=False)
     _add_common(frames)
-    add_model_options(frames, precision="auto")
+    add_model_options(frames)
     frames.set_defaults(handler=cmd_frames)
 
 

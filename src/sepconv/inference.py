@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 Padding = Literal["improved", "paper"]
 Precision = Literal["float32", "float16", "bfloat16", "auto"]
 PADDINGS: tuple[str, ...] = ("improved", "paper")
+# The precision of every entry point (the Python API and each command) unless asked otherwise:
+# float32. On the default model bfloat16 is no faster (its DIS flow and warps dominate), and
+# float32 gives the same frames on every CPU, where "auto" would depend on its instruction set
+# (docs/inference.md, "Precision", measured by benchmarks/precision.py).
+DEFAULT_PRECISION: Precision = "float32"
 PRECISIONS: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "float16": torch.float16,
@@ -321,9 +326,10 @@ class Interpolator:
     Args:
         model: the network (float32 weights; moved to `device`).
         device: "cpu", "cuda", "cuda:1"...; default CUDA when available, else CPU.
-        precision: "float32", or "float16"/"bfloat16" autocast for the network (the local
-            convolution always runs in float32), or "auto": "bfloat16" on CPUs with native
-            bfloat16 (AVX512-BF16/AMX), "float32" elsewhere (see :func:`resolve_precision`).
+        precision: "float32" (the default, :data:`DEFAULT_PRECISION`), or
+            "float16"/"bfloat16" autocast for the network (the local convolution always runs
+            in float32), or "auto": "bfloat16" on CPUs with native bfloat16 (AVX512-BF16/AMX),
+            "float32" elsewhere (see :func:`resolve_precision`).
         padding: "improved" (pad right/bottom to a multiple of 128; the authors' default) or
             "paper" (also 25 pixels left/top, as in the paper's evaluation).
         tile_size: run frames larger than this (in either dimension) as overlapping windows of
@@ -358,7 +364,7 @@ class Interpolator:
         model: KernelSynthesisModel,
         *,
         device: str | torch.device | None = None,
-        precision: Precision = "float32",
+        precision: Precision = DEFAULT_PRECISION,
         padding: Padding = "improved",
         tile_size: int | None = None,
         tile_margin: int = DEFAULT_TILE_MARGIN,

@@ -14,15 +14,15 @@ from typing import Any
 
 from sepconv.errors import UsageError
 
+# sepconv.inference.DEFAULT_PRECISION (checked by the tests), here without importing torch.
+DEFAULT_PRECISION = "float32"
+
 __all__ = ["add_model_options", "build_interpolator", "check_model_options"]
 
 
-def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "float32") -> None:
-    """Options shared by every command that runs a model.
-
-    `precision` is the command's default: float32 where results must be faithful (single
-    frames, evaluation), "auto" where throughput matters (video).
-    """
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs a model (one precision default for all:
+    :data:`sepconv.inference.DEFAULT_PRECISION`, as the Python API)."""
     parser.add_argument(
         "--weights",
         metavar="NAME_OR_PATH",
@@ -34,9 +34,10 @@ def add_model_options(parser: argparse.ArgumentParser, *, precision: str = "floa
     parser.add_argument(
         "--precision",
         choices=("auto", "float32", "float16", "bfloat16"),
-        default=precision,
-        help="network precision; auto = bfloat16 on CPUs with native bfloat16 for 8-bit output "
-        f"(about 4x faster, within 1/255 of float32), else float32 (default: {precision})",
+        default=DEFAULT_PRECISION,
+        help="network precision (default: float32, the same frames on every CPU); bfloat16 "
+        "is faster for sepconv-l1 on CPUs with native bfloat16 (about 1.6x), not for the "
+        "default model; auto = bfloat16 on such CPUs for 8-bit output, else float32",
     )
     parser.add_argument(
         "--exact",
