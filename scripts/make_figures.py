@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from sepconv.baselines import comparison_baselines
 from sepconv.data.files import data_root
@@ -32,7 +32,10 @@ from sepconv.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[1]
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
-LABEL_HEIGHT = 28  # two lines: the method, its PSNR
+LABEL_HEIGHT = 32  # two lines: the method, its PSNR
+# Pillow's default font at its own size (10 px) draws some spaces zero wide ("inputsoverlaid");
+# at 12 px every space shows.
+LABEL_FONT_SIZE = 12
 
 
 def methods() -> list[tuple[str, Predictor]]:
@@ -69,10 +72,18 @@ def _crop_box(first: np.ndarray, last: np.ndarray, size: int) -> tuple[int, int]
     return corner
 
 
+def _label_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=LABEL_FONT_SIZE)
+    except TypeError:  # Pillow < 10.1: the bitmap font, which has no sizes
+        return ImageFont.load_default()
+
+
 def _labelled(crop: np.ndarray, label: str) -> Image.Image:
     tile = Image.new("RGB", (crop.shape[1], crop.shape[0] + LABEL_HEIGHT), "white")
     tile.paste(Image.fromarray(crop), (0, LABEL_HEIGHT))
-    ImageDraw.Draw(tile).multiline_text((3, 1), label, fill="black", spacing=2)
+    draw = ImageDraw.Draw(tile)
+    draw.multiline_text((3, 1), label, fill="black", spacing=2, font=_label_font())
     return tile
 
 
@@ -131,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--middlebury", type=Path, default=data_root() / "middlebury")
     parser.add_argument("--sequences", nargs="+", default=["Beanbags", "MiniCooper", "Urban2"])
-    parser.add_argument("--crop", type=int, default=160, help="crop size in pixels")
+    parser.add_argument("--crop", type=int, default=200, help="crop size in pixels")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "comparison.png")
     parser.add_argument("--peers", type=Path, help="benchmarks/peers.py --json output to plot")
     parser.add_argument("--skip-comparison", action="store_true", help="only the plot")

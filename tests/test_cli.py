@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from authors_transcription import AuthorsNetwork, authors_estimate, plausible_random_state_dict
-from conftest import FIXTURES
+from conftest import FIXTURES, REPO_ROOT
 from PIL import Image
 
 
@@ -56,6 +56,28 @@ def test_usage_errors_exit_2():
     assert run_cli().returncode == 2
     assert run_cli("interpolate", "a.png").returncode == 2
     assert run_cli("eval", "nosuchset", "dir").returncode == 2
+
+
+def test_the_readme_example_pair_makes_a_middle_frame(tmp_path):
+    """The quick start's command, as written, with the default bundled model: a real pair
+    (examples/README.md) gives a 640x480 frame that is neither input."""
+    output = tmp_path / "middle.png"
+    result = run_cli(
+        "interpolate", "examples/box_first.png", "examples/box_second.png", "-o", output,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, middle, second = (
+        np.asarray(Image.open(path)).astype(int)
+        for path in (
+            REPO_ROOT / "examples/box_first.png",
+            output,
+            REPO_ROOT / "examples/box_second.png",
+        )
+    )
+    assert middle.shape == first.shape == (480, 640, 3)
+    assert np.abs(first - second).mean() > 5  # visible motion
+    assert np.abs(middle - first).mean() > 1 and np.abs(middle - second).mean() > 1
 
 
 def test_cli_and_video_commands_share_model_options_without_an_import_cycle():

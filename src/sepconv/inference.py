@@ -42,9 +42,10 @@ Padding = Literal["improved", "paper"]
 Precision = Literal["float32", "float16", "bfloat16", "auto"]
 PADDINGS: tuple[str, ...] = ("improved", "paper")
 # The precision of every entry point (the Python API and each command) unless asked otherwise:
-# float32. On the default model bfloat16 is no faster (its DIS flow and warps dominate), and
-# float32 gives the same frames on every CPU, where "auto" would depend on its instruction set
-# (docs/inference.md, "Precision", measured by benchmarks/precision.py).
+# float32. It gives the same frames on every CPU, where "auto" depends on the instruction set;
+# bfloat16 scores the same on Middlebury but changes pixels by up to 2-3 levels, and makes the
+# default model only about 1.2x faster (its DIS flow and warps do not change; sepconv-l1 1.7x).
+# docs/inference.md, "Precision", from benchmarks/precision.py.
 DEFAULT_PRECISION: Precision = "float32"
 PRECISIONS: dict[str, torch.dtype] = {
     "float32": torch.float32,
