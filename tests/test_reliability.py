@@ -42,17 +42,36 @@ out of GPU memory: tiles, says so       here: test_out_of_memory_falls_back_to_t
                                         test_out_of_memory_gives_up_clearly (CPU, simulated
                                         torch.OutOfMemoryError)
 generic out of memory -> --tile         here: test_generic_out_of_memory_suggests_tile
-usage errors exit 2                     test_cli.py::test_usage_errors_exit_2; here:
-                                        test_video_usage_error_exits_2
+usage errors exit 2 (argparse's and     test_cli.py::test_usage_errors_exit_2; here:
+the commands' own: --factor with        test_video_usage_error_exits_2, test_factor_and_
+--fps, --fps 0, --crf 52, --tile 8...)  fps_together_exit_2, test_out_of_range_or_
+                                        conflicting_options_exit_2
 Ctrl-C / SIGTERM: 130, no output,      here: test_ctrl_c_exits_130_and_leaves_no_output
 --resume                                (real signals; retried with a longer clip)
+a short job (under one segment)         here: test_short_job_interrupted_by_ctrl_c_resumes_
+interrupted: its finished frames are    to_the_same_output (real SIGINT, lossy output
+kept, the line says how many            equal to an uninterrupted run); test_video.py::
+("nothing" included), --resume gives    test_short_job_interrupted_mid_segment_keeps_its_
+the same file                           frames (exact counts, work done on resume),
+                                        test_cli_interrupt_leaves_no_output ("nothing is
+                                        kept", no work folder)
+read-only output (video, frames,        here: test_read_only_output_is_a_one_line_error
+interpolate, --save-adapted)            (a real read-only tmpfs in a user namespace,
+                                        skipped where unshare cannot mount), and
+                                        test_read_only_output_is_a_one_line_error_
+                                        simulated (EROFS, in-process, everywhere)
+one precision default (float32) for     here: test_one_precision_default_for_every_entry_
+the API and every command               point
 grayscale, RGBA, 16-bit PNG             test_cli.py::test_grayscale_16_bit_and_alpha_keep_
                                         their_kind; test_inference.py::test_alpha_is_
                                         interpolated_with_the_colours
 odd sizes keep their exact size         test_cli.py::test_grayscale_16_bit_and_alpha_keep_
                                         their_kind (41x30, 23x17); test_inference.py::
                                         test_any_size_channels_and_dtype_come_back_in_kind
-tiny frames down to 1x1                 here: test_tiny_1x1_frames_into_a_new_folder
+tiny frames down to 1x1, with every     here: test_tiny_1x1_frames_into_a_new_folder,
+family (1x1, 8x8, 4000x1, 1x4000)       test_frames_of_any_size_from_1x1_with_every_family
+                                        (interpolate and video); test_flow.py::test_frames_
+                                        too_small_for_dis_are_padded_for_the_flow
 very large frames (tiling)              here: test_tiled_300x200_matches_whole_frame (API,
                                         float), test_nothing_written_outside_output_and_
                                         temp (CLI --tile 128 vs untiled, 8-bit);
