@@ -208,3 +208,27 @@ def shifted_texture(shift: int = 4, height: int = 96, width: int = 128):
     middle = np.ascontiguousarray(texture[:, half : half + width])
     last = np.ascontiguousarray(texture[:, :width])
     return first, middle, last
+
+
+def moving_clip(count: int = 24, height: int = 80, width: int = 96, speed: int = 2):
+    """A smooth random texture panning right by ``speed`` pixels a frame (a VideoClip)."""
+    import cv2
+    import torch
+
+    from sepconv.data.video_triplets import VideoClip
+
+    noise = np.random.default_rng(0).random((height, width + speed * count, 3)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255.0
+    texture = np.round(texture).astype(np.uint8)
+    frames = [texture[:, speed * (count - k) : speed * (count - k) + width] for k in range(count)]
+    tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    return VideoClip(path=Path("moving"), frames=tensor, times=np.arange(count) / 25.0)
+
+
+def tiny_adapt_settings(**overrides):
+    """Adaptation settings small enough for tests."""
+    from sepconv.engine.adapt import AdaptSettings
+
+    values = {"seconds": 600.0, "steps": 3, "batch_size": 2, "crop_size": 32, "held_out": 2}
+    return AdaptSettings(**{**values, **overrides})

@@ -7,39 +7,21 @@ import os
 import signal
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import make_flow_model
+from conftest import make_flow_model, moving_clip, tiny_adapt_settings
 
 from sepconv.data.clip_windows import evenly_spaced, read_windows
-from sepconv.data.video_triplets import VideoClip
 from sepconv.engine import adapt as adapt_module
 from sepconv.engine.adapt import AdaptSettings, adapt, adaptation_triplets
 from sepconv.errors import SepconvError, WorkInterruptedError
 from sepconv.inference import Interpolator
 
 
-def moving_clip(count: int = 24, height: int = 80, width: int = 96, speed: int = 2) -> VideoClip:
-    """A smooth random texture panning right by ``speed`` pixels a frame."""
-    noise = np.random.default_rng(0).random((height, width + speed * count, 3)).astype(np.float32)
-    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
-    texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255.0
-    texture = np.round(texture).astype(np.uint8)
-    frames = [texture[:, speed * (count - k) : speed * (count - k) + width] for k in range(count)]
-    tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
-    return VideoClip(path=Path("moving"), frames=tensor, times=np.arange(count) / 25.0)
-
-
 def base_interpolator(seed: int | None = 1) -> Interpolator:
     torch.manual_seed(0)  # the network's initialisation: the same model on every call
     return Interpolator(make_flow_model(seed), device="cpu", optimize=False)
-
-
-def tiny_settings(**overrides) -> AdaptSettings:
-    values = {"seconds": 600.0, "steps": 3, "batch_size": 2, "crop_size": 32, "held_out": 2}
-    return AdaptSettings(**{**values, **overrides})
 
 
 # -- reading windows ---------------------------------------------------------------------------
@@ -104,8 +86,8 @@ def test_triplets_never_span_a_break_between_windows() -> None:
 def test_adaptation_is_deterministic_and_leaves_the_model_alone() -> None:
     base = base_interpolator()
     before = {name: value.clone() for name, value in base.model.state_dict().items()}
-    first = adapt(base, moving_clip(), tiny_settings(), quiet=True)
-    second = adapt(base_interpolator(), moving_clip(), tiny_settings(), quiet=True)
+    first = adapt(base, moving_clip(), tiny_adapt_settings(), quiet=True)
+    second = adapt(base_interpolator(), moving_clip(), tiny_adapt_settings(), quiet=True)
     assert first.steps == second.steps == 3 and not first.skipped
     for name, value in first.adapted.model.state_dict().items():
         assert torch.equal(value, second.adapted.model.state_dict()[name]), name
@@ -120,7 +102,7 @@ def test_adaptation_is_deterministic_and_leaves_the_model_alone() -> None:
 
 def test_the_guard_reverts_a_harmful_adaptation() -> None:
     base = base_interpolator(seed=None)  # the DIS baseline: exact on a pan
-    settings = tiny_settings(lr=0.5, steps=4, choose_prior=False)
+    settings = tiny_adapt_settings(lr=0.5, steps=4, choose_prior=False)
     result = adapt(base, moving_clip(), settings, quiet=True)
     assert result.psnr_final < result.psnr_before - 1.0  # training did harm
     assert not result.kept and result.interpolator is base and result.best_step == 0
@@ -130,7 +112,7 @@ def test_the_guard_reverts_a_harmful_adaptation() -> None:
 def test_the_best_check_is_kept() -> None:
     """Early stopping: with a learning rate that first helps and then harms, the weights kept
     are those of the best check, not the last."""
-    settings = tiny_settings(steps=6, checks=3, choose_prior=False)
+    settings = tiny_adapt_settings(steps=6, checks=3, choose_prior=False)
     result = adapt(base_interpolator(), moving_clip(), settings, quiet=True)
     assert result.best_step in (0, 2, 4, 6)
     assert result.psnr_after >= result.psnr_final or result.best_step == 6
@@ -140,7 +122,7 @@ def test_the_best_check_is_kept() -> None:
 def test_the_reading_time_counts_against_the_budget() -> None:
     """A budget already spent on reading the clip leaves no time to train (the scoring of the
     starting weights still runs, so the guard has its before-PSNR)."""
-    settings = tiny_settings(seconds=30.0, steps=None, choose_prior=False)
+    settings = tiny_adapt_settings(seconds=30.0, steps=None, choose_prior=False)
     result = adapt(base_interpolator(), moving_clip(), settings, quiet=True, reading_seconds=30.0)
     assert result.steps == 0 and not result.kept and result.seconds >= 30.0
     assert result.psnr_before == result.psnr_before  # scored, not NaN
@@ -149,7 +131,7 @@ def test_the_reading_time_counts_against_the_budget() -> None:
 def test_a_static_clip_is_skipped_not_refused() -> None:
     clip = moving_clip(speed=0)
     base = base_interpolator()
-    result = adapt(base, clip, tiny_settings(), quiet=True)
+    result = adapt(base, clip, tiny_adapt_settings(), quiet=True)
     assert result.skipped and result.interpolator is base and result.steps == 0
     assert result.summary.startswith("adaptation skipped")
 
@@ -162,7 +144,7 @@ def test_settings_are_checked() -> None:
 
 
 def test_an_interrupted_adaptation_resumes_to_the_same_weights(tmp_path: Path, monkeypatch):
-    settings = tiny_settings(steps=6)
+    settings = tiny_adapt_settings(steps=6)
     whole = adapt(base_interpolator(), moving_clip(), settings, quiet=True)
     original = adapt_module._progress
 

@@ -178,3 +178,40 @@ def test_interpolator_takes_any_time_for_this_family_only(fixture_pair) -> None:
     assert not flow.takes_time
     with pytest.raises(ValueError, match="only the middle frame"):
         flow.interpolate(first, last, time=0.25)
+
+
+def test_tiles_match_the_whole_frame_while_kernels_are_centre_taps() -> None:
+    # A fresh network's kernels do not depend on context, so tiling (motion on the whole
+    # frame, only the kernel network tiled) must give the whole-frame result.
+    torch.manual_seed(0)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    first, last = _texture(150, 200), _texture(150, 200, seed=6)
+    whole = Interpolator(net, device="cpu").interpolate_tensor(first, last, 0.4)
+    tiled = Interpolator(net, device="cpu", tile_size=128, tile_margin=16).interpolate_tensor(
+        first, last, 0.4
+    )
+    assert torch.allclose(whole, tiled, atol=1e-5)
+
+
+def test_bfloat16_precision_runs_close_to_float32() -> None:
+    torch.manual_seed(0)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    with torch.no_grad():
+        for parameter in net.head.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    first, last = _texture(64, 64), _texture(64, 64, seed=7)
+    exact = Interpolator(net, device="cpu").interpolate_tensor(first, last)
+    half = Interpolator(net, device="cpu", precision="bfloat16").interpolate_tensor(first, last)
+    assert (exact - half).abs().mean() < 0.02
+
+
+def test_adapt_trains_this_family() -> None:
+    from conftest import moving_clip, tiny_adapt_settings
+
+    from sepconv.engine.adapt import adapt
+
+    torch.manual_seed(0)
+    base = Interpolator(MotionSepConvNet(MotionSepConvConfig(**TINY)), device="cpu")
+    result = adapt(base, moving_clip(), tiny_adapt_settings(), quiet=True)
+    assert result.steps == 3 and not result.skipped
+    assert np.isfinite(result.psnr_before) and np.isfinite(result.psnr_after)
