@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sepconv import __version__
-from sepconv.errors import InputError, SepconvError
+from sepconv.errors import InputError, SepconvError, UsageError
 from sepconv.model_options import add_model_options, build_interpolator
 
 if TYPE_CHECKING:
@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("second", type=Path, help="second frame, same size")
     interpolate.add_argument("-o", "--output", type=Path, required=True, help="output image")
     interpolate.add_argument("--force", action="store_true", help="overwrite an existing output")
+    interpolate.add_argument(
+        "--time",
+        type=float,
+        default=0.5,
+        metavar="T",
+        help="where between the frames, in (0, 1) (default 0.5, the middle; other times need "
+        "a model that takes t, such as --weights sepconv-motion)",
+    )
     add_model_options(interpolate)
     interpolate.set_defaults(handler=_cmd_interpolate)
 
@@ -123,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from sepconv.imageio import check_output_path, read_image, write_image
 
+    if not 0.0 < args.time < 1.0:
+        raise UsageError(f"--time must be between 0 and 1 (exclusive), got {args.time:g}")
     output = check_output_path(args.output, [args.first, args.second], overwrite=args.force)
     first, first_info = read_image(args.first)
     second, second_info = read_image(args.second)
@@ -132,8 +142,13 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
             f"{args.second} is {second.shape[1]}x{second.shape[0]}"
         )
     interpolator = build_interpolator(args, max(first_info.bit_depth, second_info.bit_depth))
+    if args.time != 0.5 and not interpolator.takes_time:
+        raise UsageError(
+            f"--time {args.time:g} needs a model that takes t (--weights sepconv-motion); "
+            "this one makes the middle frame only"
+        )
     start = time.perf_counter()
-    middle = interpolator.interpolate(first, second)
+    middle = interpolator.interpolate(first, second, args.time)
     elapsed = time.perf_counter() - start
     write_image(output, middle, first_info, overwrite=args.force)
     print(f"wrote {output} ({first.shape[1]}x{first.shape[0]}, {elapsed:.2f} s)", file=sys.stderr)
