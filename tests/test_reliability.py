@@ -5,7 +5,7 @@ traceback, and that no output (nor a temporary file) is left. Inputs are tiny; t
 ``make_blend_model()`` (output = the average of the two frames) and ``make_random_model()``,
 saved with ``save_checkpoint``.
 
-Every case of the reliability issue and the tests that cover it ("here" = this file;
+Every reliability case and the tests that cover it ("here" = this file;
 "in-process" = through ``sepconv.cli.main`` or the Python API rather than a subprocess):
 
 ======================================  ====================================================
