@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import shutil
 import sys
@@ -470,8 +471,6 @@ def cmd_video(args: argparse.Namespace) -> int:
     with open_input(args.input) as container:  # bad input fails here, before the model loads
         input_rate = stream_rate(container.streams.video[0])
     factor = args.factor or 2
-    if args.fps is None and not is_power_of_two(factor) and not args.quiet:
-        print(factor_timing_note(factor, args.levels, input_rate), file=sys.stderr)
 
     job = VideoJob(
         factor=factor,
@@ -487,6 +486,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     )
     _check_save_adapted(args)
     interpolator = build_interpolator(args)
+    # A model that takes t makes every frame at its exact time; the others round times to
+    # the midpoint tree (and say so for a factor that is not a power of two).
+    job = dataclasses.replace(job, exact_times=interpolator.takes_time)
+    if not job.exact_times and args.fps is None and not is_power_of_two(factor) and not args.quiet:
+        print(factor_timing_note(factor, args.levels, input_rate), file=sys.stderr)
     start = time.perf_counter()
     work = adapt_work_folder(output)
     if args.adapt is not None:
@@ -564,6 +568,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
         batch_pairs=args.batch,
         overwrite=True,
         quiet=args.quiet,
+        exact_times=interpolator.takes_time,
     )
     if not args.quiet:
         print(

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -76,12 +76,42 @@ class Node:
     def position(self) -> Fraction:
         return Fraction(self.numerator, 2**self.level)
 
+    @property
+    def time(self) -> Fraction:
+        """Where the node lies between its two parents: their midpoint."""
+        return Fraction(1, 2)
+
     def parents(self) -> tuple[int | Node, int | Node]:
         """The two pictures whose midpoint this node is (input indices or coarser nodes)."""
         return (
             make_source(self.left, self.right, self.numerator - 1, self.level),
             make_source(self.left, self.right, self.numerator + 1, self.level),
         )
+
+
+@dataclass(frozen=True, order=True)
+class Timed:
+    """The picture at ``position`` (0 < position < 1) of the way from anchor ``left`` to
+    ``right``, made in one pass by a model that takes the time t (no midpoint tree, no
+    rounding of the time)."""
+
+    left: int
+    right: int
+    position: Fraction
+
+    level: ClassVar[int] = 1
+
+    @property
+    def time(self) -> Fraction:
+        """The time passed to the model: the position between its two parents, the anchors."""
+        return self.position
+
+    def parents(self) -> tuple[int, int]:
+        return (self.left, self.right)
+
+
+#: What the schedule computes (the rest are input frames, by index).
+COMPUTED = (Node, Timed)
 
 
 def make_source(left: int, right: int, numerator: int, level: int) -> int | Node:
@@ -107,7 +137,7 @@ class OutputFrame:
 
     index: int
     time: Fraction
-    source: int | Node
+    source: int | Node | Timed
     group: int  # the left anchor of the interval holding `time` (segments end between groups)
 
 
@@ -161,8 +191,11 @@ def plan_frames(
     anchors: Anchors,
     targets: Sequence[Fraction],
     max_level: int,
+    exact_times: bool = False,
 ) -> list[OutputFrame]:
-    """Map each target time to an input frame or the nearest dyadic node between anchors.
+    """Map each target time to an input frame or the nearest dyadic node between anchors
+    (with ``exact_times``, for a model that takes t: a :class:`Timed` picture at the exact
+    time instead).
 
     A time before the first anchor shows the first anchor; a time at or after the last anchor,
     or inside a gap that may not be interpolated (scene cut, freeze), shows the anchor before
@@ -178,11 +211,14 @@ def plan_frames(
     for number, time in enumerate(targets):
         j = max(bisect.bisect_right(anchor_times, time) - 1, 0)
         left = anchors.indices[j]
-        source: int | Node = left
+        source: int | Node | Timed = left
         if j + 1 < len(anchor_times) and anchors.interpolate[j] and time > anchor_times[j]:
             u = (time - anchor_times[j]) / (anchor_times[j + 1] - anchor_times[j])
-            numerator = math.floor(u * steps + Fraction(1, 2))
-            source = make_source(left, anchors.indices[j + 1], numerator, max_level)
+            if exact_times:
+                source = Timed(left, anchors.indices[j + 1], u)
+            else:
+                numerator = math.floor(u * steps + Fraction(1, 2))
+                source = make_source(left, anchors.indices[j + 1], numerator, max_level)
         plan.append(OutputFrame(number, time, source, left))
     return plan
 
@@ -191,21 +227,22 @@ def max_timing_error(plan: Sequence[OutputFrame], times: Sequence[Fraction]) -> 
     """The largest |shown picture's time - output time| over interpolated frames (seconds)."""
     worst = Fraction(0)
     for frame in plan:
-        if isinstance(frame.source, Node):
+        if isinstance(frame.source, COMPUTED):
             node = frame.source
             shown = times[node.left] + node.position * (times[node.right] - times[node.left])
             worst = max(worst, abs(shown - frame.time))
     return worst
 
 
-def required_nodes(sources: Iterable[int | Node]) -> list[list[Node]]:
+def required_nodes(sources: Iterable[int | Node | Timed]) -> list[list[Node | Timed]]:
     """Every node needed to build ``sources`` (with their ancestors), grouped by level.
 
     Level 1 comes first; each level only depends on input frames and lower levels. Every node
-    appears once, so nothing is computed twice.
+    appears once, so nothing is computed twice. (:class:`Timed` pictures are level 1: made
+    from the anchors directly.)
     """
-    needed: set[Node] = set()
-    stack = [source for source in sources if isinstance(source, Node)]
+    needed: set[Node | Timed] = set()
+    stack: list[Node | Timed] = [source for source in sources if isinstance(source, COMPUTED)]
     while stack:
         node = stack.pop()
         if node in needed:
@@ -214,10 +251,15 @@ def required_nodes(sources: Iterable[int | Node]) -> list[list[Node]]:
         stack.extend(parent for parent in node.parents() if isinstance(parent, Node))
     if not needed:
         return []
-    by_level: list[list[Node]] = [[] for _ in range(max(node.level for node in needed))]
-    for node in sorted(needed):
+    by_level: list[list[Node | Timed]] = [[] for _ in range(max(node.level for node in needed))]
+    for node in sorted(needed, key=_order):
         by_level[node.level - 1].append(node)
     return [level for level in by_level if level]
+
+
+def _order(node: Node | Timed) -> tuple[int, int, Fraction]:
+    """Sort key of computed pictures: by anchor pair, then position."""
+    return (node.left, node.right, node.position)
 
 
 def split_segments(plan: Sequence[OutputFrame], min_frames: int) -> list[tuple[int, int]]:
@@ -240,7 +282,7 @@ def referenced_inputs(plan: Iterable[OutputFrame]) -> set[int]:
     """The input frame indices the plan reads (shown frames and the anchors of nodes)."""
     wanted: set[int] = set()
     for frame in plan:
-        if isinstance(frame.source, Node):
+        if isinstance(frame.source, COMPUTED):
             wanted.update((frame.source.left, frame.source.right))
         else:
             wanted.add(frame.source)
@@ -416,7 +458,7 @@ def chunk_starts(plan: Sequence[OutputFrame], batch_pairs: int = 2) -> list[int]
 def render(
     plan: Sequence[OutputFrame],
     store: FrameStore,
-    interpolate: Callable[[Any, Any], Any],
+    interpolate: Callable[..., Any],
     emit: Callable[[OutputFrame, Any], None],
     batch_pairs: int = 2,
 ) -> None:
@@ -424,8 +466,10 @@ def render(
 
     ``batch_pairs`` anchor pairs are processed at a time: the nodes they need are computed level
     by level, each level in ``interpolate(first, second)`` calls on ``(B, C, H, W)`` batches of
-    at most ``2 * batch_pairs`` pictures; computed nodes are dropped once their frames are
-    emitted, and input frames before the next pairs are released from ``store``.
+    at most ``2 * batch_pairs`` pictures (``interpolate(first, second, t)`` for
+    :class:`Timed` pictures at other times t than 1/2, batched by t); computed nodes are
+    dropped once their frames are emitted, and input frames before the next pairs are
+    released from ``store``.
     """
     groups = _groups(plan)
     max_batch = max(1, 2 * batch_pairs)
@@ -433,19 +477,26 @@ def render(
         chunk = [
             frame for group in groups[chunk_start : chunk_start + batch_pairs] for frame in group
         ]
-        computed: dict[Node, Any] = {}
+        computed: dict[Node | Timed, Any] = {}
 
-        def picture(source: int | Node, computed: dict[Node, Any] = computed) -> Any:
-            return computed[source] if isinstance(source, Node) else store.get(source)
+        def picture(
+            source: int | Node | Timed, computed: dict[Node | Timed, Any] = computed
+        ) -> Any:
+            return computed[source] if isinstance(source, COMPUTED) else store.get(source)
 
         for level in required_nodes(frame.source for frame in chunk):
-            for start in range(0, len(level), max_batch):
-                nodes = level[start : start + max_batch]
-                firsts = _stack([picture(node.parents()[0]) for node in nodes])
-                seconds = _stack([picture(node.parents()[1]) for node in nodes])
-                middles = interpolate(firsts, seconds)
-                for node, middle in zip(nodes, middles, strict=True):
-                    computed[node] = middle
+            by_time: dict[Fraction, list[Node | Timed]] = {}
+            for node in level:
+                by_time.setdefault(node.time, []).append(node)
+            for time, same_time in sorted(by_time.items()):
+                timing = () if time == Fraction(1, 2) else (float(time),)
+                for start in range(0, len(same_time), max_batch):
+                    nodes = same_time[start : start + max_batch]
+                    firsts = _stack([picture(node.parents()[0]) for node in nodes])
+                    seconds = _stack([picture(node.parents()[1]) for node in nodes])
+                    middles = interpolate(firsts, seconds, *timing)
+                    for node, middle in zip(nodes, middles, strict=True):
+                        computed[node] = middle
         for frame in chunk:
             emit(frame, picture(frame.source))
         next_start = chunk_start + batch_pairs
@@ -777,6 +828,8 @@ class VideoJob:
     batch_pairs: int = 2
     copy_audio: bool = True
     encoder: EncoderSettings = EncoderSettings()
+    # The model takes the time t: every output frame at its exact time, in one pass.
+    exact_times: bool = False
 
 
 def is_power_of_two(number: int) -> bool:
@@ -830,7 +883,7 @@ def plan_video(analysis: Analysis, input_rate: Fraction, job: VideoJob) -> tuple
     anchors = find_anchors(analysis.same_as_previous, analysis.cut_before, job.max_dup_run)
     rate = job.fps if job.fps is not None else input_rate * job.factor
     targets = output_times(analysis.times[0], analysis.end_time, rate)
-    plan = plan_frames(analysis.times, anchors, targets, job_levels(job))
+    plan = plan_frames(analysis.times, anchors, targets, job_levels(job), job.exact_times)
     return plan, rate
 
 
@@ -981,7 +1034,7 @@ def resumable_prefix(plan: Sequence[OutputFrame], pending: Path, batch_pairs: in
         (
             offset
             for offset, frame in enumerate(plan)
-            if isinstance(frame.source, Node)
+            if isinstance(frame.source, COMPUTED)
             and _pending_path(pending, frame.index).name not in saved
         ),
         len(plan),
@@ -1046,14 +1099,14 @@ def _render_segment(
         writer = SegmentWriter(temp, job.encoder, rate, *size)
         try:
             for frame in plan[:resumed]:
-                if isinstance(frame.source, Node):
+                if isinstance(frame.source, COMPUTED):
                     writer.write_array(_load_pending(pending, frame.index))
                 else:
                     writer.write(store.get(frame.source))
 
             def emit(frame: OutputFrame, picture: Any) -> None:
                 writer.write(picture)
-                if isinstance(frame.source, Node):
+                if isinstance(frame.source, COMPUTED):
                     _save_pending(pending, frame.index, picture)
                 bar.update(1)
                 if frame.index in batch_ends:
@@ -1230,17 +1283,20 @@ def convert_sequence(
     batch_pairs: int = 2,
     overwrite: bool = False,
     quiet: bool = False,
+    exact_times: bool = False,
 ) -> int:
     """Interpolate a PNG sequence by ``factor``: (N - 1) * factor + 1 numbered PNGs out.
 
     Uses the same scheduler as videos (frame i at time i, output frame k at time
     k / factor): a ``factor`` that is not a power of two shows the nearest point of the
-    midpoint tree ``levels`` deep (see :func:`factor_levels`). Returns the number written.
+    midpoint tree ``levels`` deep (see :func:`factor_levels`), unless ``exact_times`` (a
+    model that takes t: ``interpolate(first, second, t)`` at the exact times). Returns the
+    number written.
     """
     import torch
     from tqdm import tqdm
 
-    from sepconv.imageio import read_image, write_image
+    from sepconv.imageio import FAST_PNG_COMPRESSION, read_image, write_image
 
     analyser = FrameAnalyser(scene_threshold, dup_threshold)
     shape = None
@@ -1259,7 +1315,7 @@ def convert_sequence(
     anchors = find_anchors(analysis.same_as_previous, analysis.cut_before, max_dup_run)
     rate = Fraction(factor)
     targets = output_times(Fraction(0), Fraction(len(files) - 1) + 1 / (2 * rate), rate)
-    plan = plan_frames(analysis.times, anchors, targets, factor_levels(factor, levels))
+    plan = plan_frames(analysis.times, anchors, targets, factor_levels(factor, levels), exact_times)
     output_dir.mkdir(parents=True, exist_ok=True)
     digits = max(6, len(str(len(plan))))
 
@@ -1277,7 +1333,11 @@ def convert_sequence(
         def emit(frame: OutputFrame, picture: Any) -> None:
             array = picture.detach().float().cpu().permute(1, 2, 0).numpy()
             write_image(
-                output_dir / f"{frame.index:0{digits}d}.png", array, info, overwrite=overwrite
+                output_dir / f"{frame.index:0{digits}d}.png",
+                array,
+                info,
+                overwrite=overwrite,
+                png_compression=FAST_PNG_COMPRESSION,
             )
             bar.update(1)
             stop_requests.check()
