@@ -4,7 +4,7 @@ Every job runs the ``sepconv`` command itself in a child process (``python -m se
 interpolate ...`` or ``python -m sepconv video ...``), in the job's own folder: the page gets
 the command's code paths and results, its one-line errors (the child's last ``sepconv`` line on
 stderr), its progress bar (parsed for frames done, rate and ETA), its Ctrl-C (Cancel sends
-SIGINT: the conversion stops between frames, no half file is left, finished segments are kept)
+SIGINT: the conversion stops between frames, no half file is left, finished frames are kept)
 and its ``--resume`` (Resume). A crash, or the memory of a long job, stays in the child.
 
 Files live in one private temporary folder per server (``mkdtemp``, mode 0700)::
@@ -21,8 +21,8 @@ Files live in one private temporary folder per server (``mkdtemp``, mode 0700)::
 A session is one browser tab (a random token the page keeps in memory and never stores), so
 two tabs never see each other's jobs. Nothing is read or written outside ROOT but the weights
 the person who started the server named on its command line. A job's temporary files go when
-it ends (a failed job keeps nothing; a cancelled one keeps its segments for Resume until it is
-discarded); a session's folder goes when its tab closes or after :attr:`Settings.
+it ends (a failed job keeps nothing; a cancelled one keeps its finished frames for Resume until
+it is discarded); a session's folder goes when its tab closes or after :attr:`Settings.
 session_timeout` seconds without a request; ROOT goes when the server stops.
 """
 
@@ -602,7 +602,7 @@ class App:
         timer.start()
 
     def resume(self, job: Job) -> None:
-        """Queue a cancelled job again; a video continues from its finished segments."""
+        """Queue a cancelled job again; a video continues from its finished frames."""
         with self.lock:
             if job.state != "cancelled":
                 raise UiError(409, "sepconv ui: error: only a cancelled job can be resumed")

@@ -212,7 +212,7 @@ function statusText(job, queue) {
   if (job.state === "done") return job.summary || "Done.";
   if (job.state === "cancelled") {
     return job.kind === "video"
-      ? "Cancelled: no file was written. Resume continues from the finished segments; " +
+      ? "Cancelled: no file was written. Resume continues from the finished frames; " +
         "Discard removes them."
       : "Cancelled: no file was written.";
   }
