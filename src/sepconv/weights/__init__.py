@@ -5,7 +5,8 @@ Two kinds of entries:
 * ``bundled``: trained by this project and shipped inside the package
   (``sepconv/weights/files/``, fp16 safetensors), each with a model card in ``docs/models/``.
   ``sepconv-flow`` (the flow-guided family) is the default model; ``sepconv-l1`` is the
-  paper's network.
+  paper's network; ``sepconv-motion`` (the learned-motion family, frames at any time t) is
+  in training and not the default.
 * ``authors``: the authors' released ``network-l1.pytorch`` / ``network-lf.pytorch``. They
   cannot be downloaded here; a user who has them puts them in the weights folder
   (``$SEPCONV_WEIGHTS_DIR``, default ``~/.cache/sepconv``) to use them by name, or passes
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from sepconv.errors import WeightsError
 from sepconv.models.flow_sepconv import FlowSepConvConfig
+from sepconv.models.motion_sepconv import MotionSepConvConfig
 from sepconv.models.registry import ModelConfig
 from sepconv.models.sepconv_net import SepConvConfig
 
@@ -82,6 +84,15 @@ REGISTRY: tuple[WeightsSpec, ...] = (
         source="bundled",
         description="the paper's network, trained by this project (docs/models/sepconv-l1.md)",
         middlebury_psnr=32.55,
+    ),
+    WeightsSpec(
+        name="sepconv-motion",
+        filename="sepconv-motion.safetensors",
+        sha256="7400a9970a78f1800623ee2516c13e6695e3c17fc39009133c7b3ab8861a7bbd",
+        config=MotionSepConvConfig(train_kernels=False),
+        source="bundled",
+        description="learned motion at any time t, in training (docs/models/sepconv-motion.md)",
+        middlebury_psnr=None,
     ),
     WeightsSpec(
         name="authors-l1",
