@@ -251,7 +251,13 @@ def test_weights_lists_the_registry(tmp_path):
     lines = result.stdout.splitlines()[1:]
     rows = {line.split()[0]: line.split()[1] for line in lines if line[:1].isalnum()}
     rows.pop("authors'", None)  # the closing note
-    expected = {"sepconv-flow": "yes", "sepconv-l1": "yes", "authors-l1": "no", "authors-lf": "no"}
+    expected = {
+        "sepconv-flow": "yes",
+        "sepconv-l1": "yes",
+        "sepconv-motion": "yes",
+        "authors-l1": "no",
+        "authors-lf": "no",
+    }
     assert rows == expected, result.stdout
     assert result.stdout.count("(default)") == 1
 

@@ -588,7 +588,7 @@ def test_out_of_memory_gives_up_clearly(monkeypatch):
 def test_generic_out_of_memory_suggests_tile(tmp_path, monkeypatch, capsys, blend_weights):
     from sepconv.cli import main
 
-    def fail(self, first, second):
+    def fail(self, first, second, time=0.5):
         raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate ...")
 
     monkeypatch.setattr(Interpolator, "interpolate", fail)

@@ -36,7 +36,13 @@ def test_authors_name_resolves_from_the_weights_folder(tmp_path, monkeypatch):
     path, spec = registry.resolve_weights("authors-l1")
     assert path == tmp_path / "network-l1.pytorch" and spec.name == "authors-l1"
     listed = {row.spec.name: row.installed for row in registry.list_weights()}
-    expected = {"sepconv-flow": True, "sepconv-l1": True, "authors-l1": True, "authors-lf": False}
+    expected = {
+        "sepconv-flow": True,
+        "sepconv-l1": True,
+        "sepconv-motion": True,
+        "authors-l1": True,
+        "authors-lf": False,
+    }
     assert listed == expected
 
 
