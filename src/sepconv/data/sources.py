@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from sepconv.data.mixture import TrainingBatches, step_seed
+from sepconv.data.motion_batches import MotionBatches
 from sepconv.errors import InputError, SepconvError
 
 __all__ = ["Batch", "SyntheticBatches", "TranslationBatches", "build_batches"]
@@ -143,9 +144,7 @@ DATA_KEYS: dict[str, frozenset[str]] = {
     "triplets": frozenset({"path", "cache"}),
     "vimeo": frozenset({"path", "split"}),
     "mixture": frozenset({"sources"}),
-    "motion": frozenset(
-        {"photos", "options", "videos", "gaps", "max_side", "synthetic_weight", "quadruplets"}
-    ),
+    "motion": MotionBatches.KEYS,
 }
 MIXTURE_KINDS = ("synthetic", "videos", "triplets", "vimeo")
 
@@ -391,8 +390,6 @@ def build_batches(
             device=device,
         )
     if kind == "motion":
-        from sepconv.data.motion_batches import MotionBatches
-
         if "photos" not in spec or ("videos" not in spec and spec.get("synthetic_weight") != 1):
             raise SepconvError('data.kind = "motion" needs data.photos and data.videos')
         try:

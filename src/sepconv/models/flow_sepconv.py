@@ -34,6 +34,7 @@ from sepconv.models.synthesis import Kernels, KernelSynthesisModel
 __all__ = [
     "FlowSepConvConfig",
     "FlowSepConvNet",
+    "check_canvas",
     "initialize_as_flow_baseline",
     "run_unet",
     "unet_levels",
@@ -126,6 +127,17 @@ class FlowSepConvConfig:
 
 def _conv_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
+
+
+def check_canvas(tensor: Tensor, stride: int) -> None:
+    """Raise ValueError unless (B, C, H, W) ``tensor``'s H and W are multiples of ``stride``
+    (what a kernel network's pooling needs; the Interpolator pads to that)."""
+    height, width = tensor.shape[-2:]
+    if height % stride or width % stride:
+        raise ValueError(
+            f"frame size {(height, width)} must be a multiple of {stride}; "
+            "use sepconv.inference.Interpolator for arbitrary sizes"
+        )
 
 
 def unet_levels(
@@ -227,13 +239,7 @@ class FlowSepConvNet(KernelSynthesisModel):
     ) -> Kernels:
         """Kernels (each (B, K, H, W)) for (a tile of) :meth:`prepare`'s output."""
         del statistics  # no input normalisation in this family
-        height, width = inputs["flow"].shape[-2:]
-        stride = self.config.stride
-        if height % stride or width % stride:
-            raise ValueError(
-                f"frame size {(height, width)} must be a multiple of {stride}; "
-                "use sepconv.inference.Interpolator for arbitrary sizes"
-            )
+        check_canvas(inputs["flow"], self.config.stride)
         dtype = self.head[0].weight.dtype
         guide = torch.cat(
             [

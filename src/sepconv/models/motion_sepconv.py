@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.models.flow_sepconv import run_unet, unet_levels
+from sepconv.models.flow_sepconv import check_canvas, run_unet, unet_levels
 from sepconv.models.motion import (
     MOTION_STRIDE,
     MotionEstimator,
@@ -209,13 +209,7 @@ class MotionSepConvNet(KernelSynthesisModel):
     ) -> Kernels:
         """Kernels (each (B, K, H, W)) for (a tile of) :meth:`prepare`'s output."""
         del statistics  # no input normalisation in this family
-        height, width = inputs["flow"].shape[-2:]
-        stride = self.config.stride
-        if height % stride or width % stride:
-            raise ValueError(
-                f"frame size {(height, width)} must be a multiple of {stride}; "
-                "use sepconv.inference.Interpolator for arbitrary sizes"
-            )
+        check_canvas(inputs["flow"], self.config.stride)
         dtype = self.head[0].weight.dtype
         blend = inputs["blend"].to(dtype)
         guide = torch.cat(
