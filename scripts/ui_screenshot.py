@@ -8,7 +8,7 @@ made of those frames at x2 (the original and the result side by side). Then it s
     pip install ".[ui]" selenium     # and Chromium + chromedriver (Debian: apt-get install
                                      # chromium chromium-driver)
     python scripts/ui_screenshot.py                      # -> docs/images/ui.png
-    python scripts/ui_screenshot.py --frames a.png b.png --output /tmp/ui.png
+    python scripts/ui_screenshot.py --frames a.png b.png --output ui.png
 
 Nothing is fetched from the network: the page ships with the package, Chromium runs with its
 background networking, component updates and sync switched off, in a new empty profile.
@@ -36,30 +36,14 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+# The browser helpers the page's tests use (flags, where the browser is, polling).
+sys.path.insert(0, str(REPO / "tests" / "ui"))
+from uitools import CHROMIUM_FLAGS, find_browser, wait_for  # noqa: E402
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # noqa: BLE001 - the page is changing under us
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"ui_screenshot: timed out waiting for {what}")
+def wait(condition: Callable[[], Any], what: str) -> Any:
+    """Poll until ``condition`` is true; exit with a message after 5 minutes."""
+    return wait_for(condition, what, 300, interval=0.2, failure=SystemExit)
 
 
 def write_clip(path: Path, frames: list[np.ndarray], rate: int = 6) -> Path:
@@ -100,13 +84,14 @@ def browser(profile: Path, width: int, height: int) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        raise SystemExit("ui_screenshot: needs chromium and chromedriver on PATH")
+    found = find_browser()
+    if isinstance(found, str):
+        raise SystemExit(f"ui_screenshot: {found}")
+    chromium, driver = found
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+    flags = (*CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={profile}")
+    for flag in (*flags, f"--window-size={width},{height}"):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(driver))
 
@@ -140,16 +125,16 @@ def main() -> int:
 
         driver = browser(work / "profile", args.width, 1000)
         driver.get(url)
-        wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
+        wait(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
         driver.find_element(By.ID, "video-file").send_keys(str(clip))
         driver.find_element(By.ID, "convert").click()
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".job"), "the video job")
+        wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".job"), "the video job")
         driver.find_element(By.ID, "pair-files").send_keys("\n".join(map(str, pair)))
-        wait_for(
+        wait(
             lambda: len(driver.find_elements(By.CSS_SELECTOR, ".job[data-state=done]")) == 2,
             "both jobs",
         )
-        wait_for(
+        wait(
             lambda: driver.execute_script(
                 "return [...document.querySelectorAll('.compare img')].every(i => i.naturalWidth)"
                 " && [...document.querySelectorAll('video')].every(v => v.readyState >= 2)"

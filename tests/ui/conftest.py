@@ -40,7 +40,7 @@ def browser() -> Iterator[object]:
     profile = tempfile.mkdtemp(prefix="sepconv-ui-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, "--window-size=1200,1000"):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     try:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,9 @@ import av
 import pytest
 from conftest import make_clip
 from PIL import Image
-from uitools import RunningServer, moving
+from uitools import RunningServer, moving, wait_for
 
 TIMEOUT = 120  # seconds for one job on a busy 2-core machine (each takes a few)
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # noqa: BLE001 - the page is changing under us
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def open_page(browser: Any, server: RunningServer) -> None:

@@ -38,7 +38,7 @@ class Tab:
 
     def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url
-        self.token = token or self.post("/api/session")[1]["token"]
+        self.token = token or self.post("/api/client")[1]["token"]
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
@@ -120,8 +120,8 @@ def server(blend_weights: Path) -> Iterator[UiServer]:
     assert not server.app.root.exists()
 
 
-def session_folder(app: App, tab: Tab) -> Path:
-    return app.session(tab.token).folder
+def client_folder(app: App, tab: Tab) -> Path:
+    return app.client(tab.token).folder
 
 
 # -- the reliability battery -----------------------------------------------------------------
@@ -196,10 +196,10 @@ def test_every_bad_input_gives_the_command_s_one_line_error(server, tmp_path, mo
         assert job["state"] == "failed", (case, job)
         line = job["error"]
         assert fragment in line and "\n" not in line and "Traceback" not in line, (case, line)
-        assert not (session_folder(app, tab) / job["id"]).exists()  # nothing kept
+        assert not (client_folder(app, tab) / job["id"]).exists()  # nothing kept
 
         # the command itself, with the page's arguments, in a folder laid out like the job's
-        command = app.job(app.session(tab.token), job["id"]).command
+        command = app.job(app.client(tab.token), job["id"]).command
         (folder / "in").mkdir()
         for path in files:
             os.replace(path, folder / "in" / path.name)
@@ -245,7 +245,7 @@ def test_tabs_do_not_see_each_other_s_files(server, tmp_path):
     upload = one.upload(first)
     status, payload = two.post(f"/api/s/{two.token}/jobs", {"kind": "video", "inputs": [upload]})
     assert status == 400 and "upload is missing" in payload["error"]
-    assert Tab(server.url, token="not-a-session").request("GET", "/api/s/x/jobs")[0] == 404
+    assert Tab(server.url, token="not-a-client").request("GET", "/api/s/x/jobs")[0] == 404
 
 
 def test_uploads_are_bounded_by_the_size_setting(server, tmp_path):
@@ -265,7 +265,7 @@ def test_uploads_are_bounded_by_the_size_setting(server, tmp_path):
         "sepconv ui: error: big.mp4 is 2.9 KB, more than the 2.0 KB this page accepts "
         "(sepconv ui --max-upload-mb)"
     )
-    assert not list(session_folder(server.app, tab).rglob("*.mp4"))
+    assert not list(client_folder(server.app, tab).rglob("*.mp4"))
 
 
 def test_requests_from_other_sites_are_refused(server):
@@ -273,7 +273,7 @@ def test_requests_from_other_sites_are_refused(server):
     status, payload = tab.request("GET", "/", headers={"Host": "attacker.example:80"})
     assert status == 403 and "Host" in payload["error"]
     status, payload = tab.request(
-        "POST", "/api/session", b"", headers={"Origin": "http://attacker.example"}
+        "POST", "/api/client", b"", headers={"Origin": "http://attacker.example"}
     )
     assert status == 403 and "another site" in payload["error"]
     status, page = tab.request("GET", "/")
@@ -317,7 +317,7 @@ def test_jobs_run_one_at_a_time_and_the_others_wait_in_the_queue(server, tmp_pat
         time.sleep(0.02)
     assert most == 1
     assert [tab.job(job_id)["state"] for job_id in ids] == ["done", "done", "cancelled"]
-    assert not list((session_folder(server.app, tab) / ids[2] / "out").iterdir())
+    assert not list((client_folder(server.app, tab) / ids[2] / "out").iterdir())
 
 
 def test_a_cancelled_video_leaves_no_half_file_and_resumes(server, tmp_path):
@@ -326,7 +326,7 @@ def test_a_cancelled_video_leaves_no_half_file_and_resumes(server, tmp_path):
     for count in (16, 96):  # a longer clip if the first one finished before Cancel
         clip = make_clip(tmp_path / f"clip{count}.mkv", moving(count), codec="ffv1", audio=False)
         job = tab.submit("video", clip, factor="2", container=".mkv")
-        folder = session_folder(app, tab) / job["id"]
+        folder = client_folder(app, tab) / job["id"]
         deadline = time.monotonic() + TIMEOUT
         while not list(folder.glob("out/.*.sepconv-*/segment-*")):
             assert time.monotonic() < deadline
@@ -363,7 +363,7 @@ def test_a_cancelled_video_leaves_no_half_file_and_resumes(server, tmp_path):
 
 def test_a_closed_tab_s_files_go(server, tmp_path):
     tab = Tab(server.url)
-    folder = session_folder(server.app, tab)
+    folder = client_folder(server.app, tab)
     tab.upload(_png(tmp_path / "a.png"))
     assert list(folder.rglob("a.png"))
     assert tab.post(f"/api/s/{tab.token}/close")[0] == 200

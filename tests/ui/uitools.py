@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +26,29 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1200,1000",
 )
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    what: str,
+    timeout: float = 120,
+    *,
+    interval: float = 0.1,
+    failure: type[BaseException] = AssertionError,
+) -> Any:
+    """Poll ``condition`` until it returns something true (exceptions count as not yet: the
+    page may be changing under us); raise ``failure`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception:  # noqa: BLE001 - the page is changing under us
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise failure(f"timed out waiting for {what}")
 
 
 def find_browser() -> tuple[str, str] | str:

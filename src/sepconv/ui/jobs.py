@@ -1,4 +1,4 @@
-"""Sessions, jobs and the one-at-a-time queue behind ``sepconv ui``.
+"""Clients, jobs and the one-at-a-time queue behind ``sepconv ui``.
 
 Every job runs the ``sepconv`` command itself in a child process (``python -m sepconv
 interpolate ...`` or ``python -m sepconv video ...``), in the job's own folder: the page gets
@@ -9,21 +9,21 @@ and its ``--resume`` (Resume). A crash, or the memory of a long job, stays in th
 
 Files live in one private temporary folder per server (``mkdtemp``, mode 0700)::
 
-    ROOT/SESSION/uploads/ID/NAME            an upload not yet given to a job
-    ROOT/SESSION/JOB/in/NAME                the job's inputs (the command runs here)
-    ROOT/SESSION/JOB/out/NAME               its result (and, while it runs, the command's
+    ROOT/CLIENT/uploads/ID/NAME            an upload not yet given to a job
+    ROOT/CLIENT/JOB/in/NAME                the job's inputs (the command runs here)
+    ROOT/CLIENT/JOB/out/NAME               its result (and, while it runs, the command's
                                             hidden work folder of segments)
-    ROOT/SESSION/JOB/preview/...            what the page shows when a browser cannot show
+    ROOT/CLIENT/JOB/preview/...            what the page shows when a browser cannot show
                                             the files themselves
-    ROOT/tmp/                               $TMPDIR of every child (the compiled CPU
+    ROOT/scratch/                           $TMPDIR of every child (the compiled CPU
                                             kernel is cached there once per server)
 
-A session is one browser tab (a random token the page keeps in memory and never stores), so
+A client is one browser tab (a random token the page keeps in memory and never stores), so
 two tabs never see each other's jobs. Nothing is read or written outside ROOT but the weights
 the person who started the server named on its command line. A job's temporary files go when
 it ends (a failed job keeps nothing; a cancelled one keeps its finished frames for Resume until
-it is discarded); a session's folder goes when its tab closes or after :attr:`Settings.
-session_timeout` seconds without a request; ROOT goes when the server stops.
+it is discarded); a client's folder goes when its tab closes or after :attr:`Settings.
+client_timeout` seconds without a request; ROOT goes when the server stops.
 """
 
 from __future__ import annotations
@@ -88,14 +88,14 @@ class Settings:
 
     max_upload_bytes: int = 4096 * 2**20
     weights: Sequence[str] = ()  # --weights given to `sepconv ui`: offered first
-    session_timeout: float = 900.0
+    client_timeout: float = 900.0
     cancel_grace: float = 10.0  # seconds between SIGINT, a second SIGINT, and SIGKILL
     segment_frames: int | None = None  # `sepconv video --segment` (None: its default)
     python: str = sys.executable
 
 
 @dataclass
-class Session:
+class Client:
     """One browser tab's files and jobs."""
 
     token: str
@@ -111,7 +111,7 @@ class Job:
     """One conversion: the ``sepconv`` command's arguments, its state and its progress."""
 
     id: str
-    session: Session
+    client: Client
     kind: str
     inputs: list[str]
     output: str
@@ -306,16 +306,16 @@ def _interrupt(process: subprocess.Popen[bytes]) -> None:
 
 
 class App:
-    """Sessions, uploads, jobs and the worker thread that runs them one at a time."""
+    """Clients, uploads, jobs and the worker thread that runs them one at a time."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = Path(tempfile.mkdtemp(prefix="sepconv-ui-"))
-        self.temporary = self.root / "tmp"
+        self.temporary = self.root / "scratch"
         self.temporary.mkdir()
         self.lock = threading.RLock()
         self._wakeup = threading.Condition(self.lock)
-        self._sessions: dict[str, Session] = {}
+        self._clients: dict[str, Client] = {}
         self._waiting: deque[Job] = deque()
         self._current: Job | None = None
         self._stopping = False
@@ -383,39 +383,39 @@ class App:
                 return model
         raise UiError(400, f"sepconv ui: error: unknown model {str(key)[:40]!r}")
 
-    # -- sessions --------------------------------------------------------------------------
+    # -- clients --------------------------------------------------------------------------
 
-    def new_session(self) -> Session:
+    def new_client(self) -> Client:
         token = secrets.token_urlsafe(24)
         folder = self.root / secrets.token_hex(8)
         folder.mkdir()
-        session = Session(token, folder, time.monotonic())
+        client = Client(token, folder, time.monotonic())
         with self.lock:
             if self._closed:
                 raise UiError(503, "sepconv ui: error: the server is stopping")
-            self._sessions[token] = session
-        return session
+            self._clients[token] = client
+        return client
 
-    def session(self, token: str) -> Session:
-        """The session of ``token`` (404 when it ended or never was)."""
+    def client(self, token: str) -> Client:
+        """The client of ``token`` (404 when it ended or never was)."""
         with self.lock:
-            session = self._sessions.get(token)
-            if session is None:
+            client = self._clients.get(token)
+            if client is None:
                 raise UiError(
-                    404, "sepconv ui: error: this page's session has ended; reload the page"
+                    404, "sepconv ui: error: this page's client has ended; reload the page"
                 )
-            session.last_seen = time.monotonic()
-            return session
+            client.last_seen = time.monotonic()
+            return client
 
-    def close_session(self, session: Session) -> None:
-        """End a session: its jobs are cancelled and its files removed."""
+    def close_client(self, client: Client) -> None:
+        """End a client: its jobs are cancelled and its files removed."""
         with self.lock:
-            if session.closed:
+            if client.closed:
                 return
-            session.closed = True
-            self._sessions.pop(session.token, None)
+            client.closed = True
+            self._clients.pop(client.token, None)
             running = None
-            for job in list(session.jobs.values()):
+            for job in list(client.jobs.values()):
                 job.discard_requested = True
                 if job.state == "queued":
                     self._waiting.remove(job)
@@ -423,31 +423,31 @@ class App:
                 elif job.state == "running":
                     running = job
             if running is None:
-                remove(session.folder)
+                remove(client.folder)
         if running is not None:
             self.cancel(running)  # the worker removes the folder when the child has stopped
 
     def _sweep(self) -> None:
-        """Close sessions that went quiet (a tab closed without saying so)."""
+        """Close clients that went quiet (a tab closed without saying so)."""
         while True:
             with self._wakeup:
-                self._wakeup.wait(timeout=min(30.0, self.settings.session_timeout / 4))
+                self._wakeup.wait(timeout=min(30.0, self.settings.client_timeout / 4))
                 if self._stopping:
                     return
                 now = time.monotonic()
                 idle = [
-                    session
-                    for session in self._sessions.values()
-                    if now - session.last_seen > self.settings.session_timeout
-                    and not any(j.state in ("queued", "running") for j in session.jobs.values())
+                    client
+                    for client in self._clients.values()
+                    if now - client.last_seen > self.settings.client_timeout
+                    and not any(j.state in ("queued", "running") for j in client.jobs.values())
                 ]
-            for session in idle:
-                self.close_session(session)
+            for client in idle:
+                self.close_client(client)
 
     # -- uploads ---------------------------------------------------------------------------
 
-    def save_upload(self, session: Session, name: str, body: IO[bytes], length: int) -> str:
-        """Store ``length`` bytes of ``body`` as an upload of ``session``; its id."""
+    def save_upload(self, client: Client, name: str, body: IO[bytes], length: int) -> str:
+        """Store ``length`` bytes of ``body`` as an upload of ``client``; its id."""
         self.models()  # the registry's names are reserved (see safe_name)
         shown = safe_name(name, self._reserved)
         limit = self.settings.max_upload_bytes
@@ -458,7 +458,7 @@ class App:
                 f"{size_text(limit)} this page accepts (sepconv ui --max-upload-mb)",
             )
         upload_id = secrets.token_hex(8)
-        folder = session.folder / "uploads" / upload_id
+        folder = client.folder / "uploads" / upload_id
         path = folder / shown
         try:
             folder.mkdir(parents=True)
@@ -478,10 +478,10 @@ class App:
             remove(folder)
             raise
         with self.lock:
-            if session.closed:
+            if client.closed:
                 remove(folder)
-                raise UiError(404, "sepconv ui: error: this page's session has ended")
-            session.uploads[upload_id] = path
+                raise UiError(404, "sepconv ui: error: this page's client has ended")
+            client.uploads[upload_id] = path
         return upload_id
 
     # -- jobs ------------------------------------------------------------------------------
@@ -513,7 +513,7 @@ class App:
         names = ["first.png", "second.png"] if kind == "pair" else ["input.mp4"]
         self._command(kind, names, request.get("options") or {}, request.get("model"))
 
-    def create_job(self, session: Session, request: dict[str, Any]) -> Job:
+    def create_job(self, client: Client, request: dict[str, Any]) -> Job:
         """A job from the page's request (kind, upload ids, model, options), queued. The
         uploads it names are used up: moved into the job, or removed if it is refused."""
         kind = request.get("kind")
@@ -523,7 +523,7 @@ class App:
             files = "two images" if kind == "pair" else "one video"
             raise UiError(400, f"sepconv ui: error: give {files}")
         with self.lock:
-            uploads = [session.uploads.pop(str(upload_id), None) for upload_id in ids]
+            uploads = [client.uploads.pop(str(upload_id), None) for upload_id in ids]
         try:
             if any(upload is None for upload in uploads):
                 raise UiError(400, "sepconv ui: error: an upload is missing; add the file again")
@@ -538,7 +538,7 @@ class App:
                 kind, names, request.get("options") or {}, request.get("model")
             )
             job_id = secrets.token_hex(6)
-            folder = session.folder / job_id
+            folder = client.folder / job_id
             for part in ("in", "out"):
                 (folder / part).mkdir(parents=True)
             for upload, name in zip(uploads, names, strict=True):
@@ -548,20 +548,20 @@ class App:
             for upload in uploads:
                 if upload is not None:
                     remove(upload.parent)
-        job = Job(job_id, session, kind, names, output, command, shown, folder)
+        job = Job(job_id, client, kind, names, output, command, shown, folder)
         with self.lock:
-            if session.closed or self._stopping:
+            if client.closed or self._stopping:
                 remove(folder)
-                raise UiError(404, "sepconv ui: error: this page's session has ended")
-            session.jobs[job_id] = job
+                raise UiError(404, "sepconv ui: error: this page's client has ended")
+            client.jobs[job_id] = job
             self._waiting.append(job)
             job.phase = "waiting"
             self._wakeup.notify_all()
         return job
 
-    def job(self, session: Session, job_id: str) -> Job:
+    def job(self, client: Client, job_id: str) -> Job:
         with self.lock:
-            job = session.jobs.get(job_id)
+            job = client.jobs.get(job_id)
         if job is None:
             raise UiError(404, "sepconv ui: error: no such job")
         return job
@@ -624,7 +624,7 @@ class App:
                 self._waiting.remove(job)
                 job.state = "cancelled"
             if not running:
-                job.session.jobs.pop(job.id, None)
+                job.client.jobs.pop(job.id, None)
                 remove(job.folder)
         if running:
             self.cancel(job)
@@ -636,7 +636,7 @@ class App:
             position = None
             if job.state == "queued":
                 position = next(i for i, j in enumerate(self._waiting) if j is job) + 1
-            token = job.session.token
+            token = job.client.token
             files = {
                 key: f"/files/{token}/{job.id}/{key}/{quote(path.name)}"
                 for key, path in job.files.items()
@@ -662,25 +662,23 @@ class App:
                 "resumable": job.state == "cancelled",
             }
 
-    def session_view(self, session: Session) -> dict[str, Any]:
+    def client_view(self, client: Client) -> dict[str, Any]:
         with self.lock:
-            jobs = [
-                self.job_view(job) for job in session.jobs.values() if not job.discard_requested
-            ]
-            mine = sum(1 for job in self._waiting if job.session is session)
+            jobs = [self.job_view(job) for job in client.jobs.values() if not job.discard_requested]
+            mine = sum(1 for job in self._waiting if job.client is client)
             return {
                 "jobs": jobs,
                 "queue": {
                     "running": self._current is not None,
-                    "runningMine": self._current is not None and self._current.session is session,
+                    "runningMine": self._current is not None and self._current.client is client,
                     "waiting": len(self._waiting),
                     "waitingMine": mine,
                 },
             }
 
-    def file(self, session: Session, job_id: str, key: str) -> Path:
+    def file(self, client: Client, job_id: str, key: str) -> Path:
         """A job's file the page may show or download (404 for anything else)."""
-        job = self.job(session, job_id)
+        job = self.job(client, job_id)
         with self.lock:
             path = job.files.get(key)
         if path is None or not path.is_file():
@@ -823,12 +821,12 @@ class App:
     def _finish(self, job: Job) -> None:
         """Remove what a job no longer needs once its child has stopped."""
         with self.lock:
-            session = job.session
-            if job.discard_requested or session.closed:
-                session.jobs.pop(job.id, None)
+            client = job.client
+            if job.discard_requested or client.closed:
+                client.jobs.pop(job.id, None)
                 remove(job.folder)
-                if session.closed and not any(j.state == "running" for j in session.jobs.values()):
-                    remove(session.folder)
+                if client.closed and not any(j.state == "running" for j in client.jobs.values()):
+                    remove(client.folder)
                 return
             out = job.folder / "out"
             if job.state == "failed":

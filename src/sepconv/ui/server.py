@@ -1,10 +1,10 @@
 """The HTTP side of ``sepconv ui``: the standard library's threading HTTP server.
 
-Routes (``TOKEN`` is the session of one browser tab, see :mod:`sepconv.ui.jobs`)::
+Routes (``TOKEN`` is the client of one browser tab, see :mod:`sepconv.ui.jobs`)::
 
     GET  /                                   the page (static/index.html)
     GET  /static/NAME                        its script and style sheet
-    POST /api/session                        a new session: token, models, upload limit
+    POST /api/client                        a new client: token, models, upload limit
     GET  /api/s/TOKEN/jobs                   the tab's jobs and the queue
     POST /api/s/TOKEN/uploads?name=NAME      an upload (the request body is the file)
     POST /api/s/TOKEN/jobs                   a job (JSON: kind, inputs, model, options; with
@@ -180,22 +180,22 @@ class Handler(BaseHTTPRequestHandler):
         elif len(parts) == 2 and parts[0] == "static" and parts[1] in STATIC:
             self._send(200, _static(parts[1]), STATIC[parts[1]])
         elif len(parts) == 4 and parts[:2] == ["api", "s"] and parts[3] == "jobs":
-            self._json(app.session_view(app.session(parts[2])))
+            self._json(app.client_view(app.client(parts[2])))
         elif len(parts) >= 4 and parts[0] == "files":
-            session = app.session(parts[1])
-            path = app.file(session, parts[2], parts[3])
+            client = app.client(parts[1])
+            path = app.file(client, parts[2], parts[3])
             self._file(path, download="download" in query)
         else:
             raise UiError(404, "sepconv ui: error: not found")
 
     def _post(self, parts: list[str], query: dict[str, list[str]]) -> None:
         app = self.server.app
-        if parts == ["api", "session"]:
-            session = app.new_session()
+        if parts == ["api", "client"]:
+            client = app.new_client()
             models = [{"key": m.key, "label": m.label} for m in app.models()]
             self._json(
                 {
-                    "token": session.token,
+                    "token": client.token,
                     "models": models,
                     "maxUploadBytes": app.settings.max_upload_bytes,
                 }
@@ -205,13 +205,13 @@ class Handler(BaseHTTPRequestHandler):
             raise UiError(404, "sepconv ui: error: not found")
         if parts[3] == "close" and len(parts) == 4:
             with contextlib.suppress(UiError):
-                app.close_session(app.session(parts[2]))
+                app.close_client(app.client(parts[2]))
             self._json({})
             return
-        session = app.session(parts[2])
+        client = app.client(parts[2])
         if parts[3] == "uploads" and len(parts) == 4:
             name = (query.get("name") or ["upload"])[0]
-            upload_id = app.save_upload(session, name, self.rfile, self._length())
+            upload_id = app.save_upload(client, name, self.rfile, self._length())
             self._json({"id": upload_id})
         elif parts[3] == "jobs" and len(parts) == 4:
             request = self._read_json()
@@ -219,9 +219,9 @@ class Handler(BaseHTTPRequestHandler):
                 app.check_job(request)
                 self._json({})
             else:
-                self._json(app.job_view(app.create_job(session, request)))
+                self._json(app.job_view(app.create_job(client, request)))
         elif parts[3] == "jobs" and len(parts) == 6 and parts[5] in ACTIONS:
-            job = app.job(session, parts[4])
+            job = app.job(client, parts[4])
             getattr(app, parts[5])(job)
             self._json({})
         else:

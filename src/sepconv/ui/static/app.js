@@ -3,7 +3,7 @@
 "use strict";
 
 const state = {
-  token: null, // this tab's session (kept in memory only: another tab gets its own)
+  token: null, // this tab's client (kept in memory only: another tab gets its own)
   maxUploadBytes: 0,
   pairFiles: [],
   videoFile: null,
@@ -418,7 +418,7 @@ async function refresh() {
     busy = view.jobs.some((job) => job.state === "queued" || job.state === "running");
   } catch (error) {
     showMessage(error.message);
-    if (/session has ended/.test(error.message)) return;
+    if (/client has ended/.test(error.message)) return;
   }
   state.timer = setTimeout(refresh, busy ? 500 : 15000);
 }
@@ -438,7 +438,7 @@ function dropZone(zone, input, handle) {
 
 async function start() {
   try {
-    const response = await fetch("/api/session", { method: "POST" });
+    const response = await fetch("/api/client", { method: "POST" });
     const payload = await response.json();
     if (!response.ok) throw new Error(payload.error);
     state.token = payload.token;
@@ -457,7 +457,7 @@ async function start() {
   const slowmo = () => { $("slowmo").disabled = $("mode-fps").checked; };
   $("mode-fps").onchange = slowmo;
   $("mode-factor").onchange = slowmo;
-  // Closing the tab ends its session: the server removes its files.
+  // Closing the tab ends its client: the server removes its files.
   window.addEventListener("pagehide", () => {
     if (state.token) navigator.sendBeacon(`/api/s/${state.token}/close`);
   });
