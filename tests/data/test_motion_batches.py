@@ -8,6 +8,7 @@ import torch.nn.functional as F  # noqa: N812
 from conftest import make_clip
 
 from sepconv.data.motion_batches import MotionBatches, RealWindows, window_items
+from sepconv.data.sources import build_batches
 from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
 from sepconv.data.video_triplets import VideoClip
 from sepconv.models.motion import backward_warp
@@ -78,8 +79,10 @@ def test_motion_batches_are_reproducible_per_step(tmp_path) -> None:
         "gaps": [1, 2],
         "options": {"max_translation": 8.0, "max_side": 160},
     }
-    one = MotionBatches(spec, 4, 48, seed=7)
-    two = MotionBatches(spec, 4, 48, seed=7, start_step=5)
+    spec["kind"] = "motion"
+    one = build_batches(spec, batch_size=4, crop_size=48, seed=7)
+    two = build_batches(spec, batch_size=4, crop_size=48, seed=7, start_step=5)
+    assert isinstance(one, MotionBatches)
     batch = one.batch(5)
     assert all(torch.equal(batch[name], next(iter(two))[name]) for name in batch)
     assert batch["first"].shape == (4, 3, 48, 48)

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from sepconv.data.mixture import split_counts, step_seed
-from sepconv.data.synthetic import SyntheticMotion, SyntheticMotionConfig
+from sepconv.data.synthetic import SyntheticMotion
 from sepconv.data.video_triplets import VideoClip, decode_video, list_videos, valid_triplets
 from sepconv.errors import InputError
 
-__all__ = ["MotionBatches", "RealWindows", "describe", "window_items"]
+__all__ = ["MotionBatches", "RealWindows", "window_items"]
 
 
 def window_items(
@@ -140,11 +139,14 @@ class RealWindows:
 
 
 class MotionBatches:
-    """``data.kind = "motion"`` (see the module docstring).
+    """``data.kind = "motion"`` (see the module docstring): every batch holds
+    ``round(batch_size * synthetic_weight)`` synthetic samples, the rest real windows.
+    :func:`sepconv.data.sources.build_batches` builds it from a config's ``data`` table.
 
-    Spec keys: ``photos`` (folder), ``options`` (:class:`SyntheticMotionConfig` fields),
-    ``videos`` (files or a folder), ``gaps`` (default [1, 2, 3]), ``max_side`` (640),
-    ``synthetic_weight`` (share of synthetic samples, default 0.5), ``quadruplets`` (true).
+    Args:
+        synthetic: the synthetic-motion renderer (its ``config.size`` is the crop size).
+        real: the real windows, or None for synthetic samples alone.
+        synthetic_weight: share of synthetic samples in [0, 1] (1 when ``real`` is None).
     """
 
     KEYS = frozenset(
@@ -153,38 +155,24 @@ class MotionBatches:
 
     def __init__(
         self,
-        spec: dict[str, Any],
+        synthetic: SyntheticMotion,
+        real: RealWindows | None,
         batch_size: int,
-        crop_size: int,
         *,
+        synthetic_weight: float = 0.5,
         seed: int,
         rank: int = 0,
         start_step: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
-        unknown = set(spec) - self.KEYS - {"kind"}
-        if unknown:
-            raise InputError(f"unknown data keys {sorted(unknown)} (known: {sorted(self.KEYS)})")
+        if real is None:
+            synthetic_weight = 1.0
+        if not 0.0 <= synthetic_weight <= 1.0:
+            raise InputError(f"synthetic_weight must be in [0, 1], got {synthetic_weight}")
+        self.synthetic, self.real = synthetic, real
         self.device = torch.device(device)
         self.batch_size, self.seed, self.rank, self.step = batch_size, seed, rank, start_step
-        options = {"size": crop_size, **dict(spec.get("options", {}))}
-        for name in ("layer_probabilities", "layer_softness"):
-            if name in options:
-                options[name] = tuple(options[name])
-        self.synthetic = SyntheticMotion(spec["photos"], SyntheticMotionConfig(**options))
-        weight = float(spec.get("synthetic_weight", 0.5))
-        if not 0.0 <= weight <= 1.0:
-            raise InputError(f"synthetic_weight must be in [0, 1], got {weight}")
-        self.real: RealWindows | None = None
-        if weight < 1.0:
-            self.real = RealWindows(
-                spec["videos"],
-                tuple(int(g) for g in spec.get("gaps", (1, 2, 3))),
-                max_side=int(spec.get("max_side", 640)),
-                crop_size=crop_size,
-                quadruplets=bool(spec.get("quadruplets", True)),
-            )
-        self.counts = split_counts(batch_size, [weight, 1.0 - weight])
+        self.counts = split_counts(batch_size, [synthetic_weight, 1.0 - synthetic_weight])
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(step_seed(self.seed, self.rank, step))
@@ -208,14 +196,3 @@ class MotionBatches:
 
 
 _KEYS = ("first", "middle", "last", "time", "flow_t0", "flow_t1", "flow_valid")
-
-
-def describe(batches: MotionBatches) -> dict[str, Any]:
-    """Counts for logs: real windows per clip and skipped clips."""
-    if batches.real is None:
-        return {"real_windows": 0}
-    per_clip: dict[str, int] = {}
-    for clip_index, *_ in batches.real.items:
-        name = batches.real.clips[clip_index].path.name
-        per_clip[name] = per_clip.get(name, 0) + 1
-    return {"real_windows": per_clip, "skipped": batches.real.skipped}

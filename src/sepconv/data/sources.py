@@ -276,6 +276,48 @@ def _dataset(spec: dict[str, Any], kind: str, crop_size: int, seed: int, where: 
     return TripletDataset(triplets, crop_size=read_size, cache=cache, seed=seed)
 
 
+def _motion_batches(
+    spec: dict[str, Any],
+    batch_size: int,
+    crop_size: int,
+    seed: int,
+    rank: int,
+    start_step: int,
+    device: torch.device,
+) -> MotionBatches:
+    """The :class:`~sepconv.data.motion_batches.MotionBatches` of a ``motion`` spec."""
+    from sepconv.data.motion_batches import RealWindows
+
+    weight = spec.get("synthetic_weight", 0.5)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise SepconvError(f"data.synthetic_weight must be in [0, 1], got {weight!r}")
+    synthetic = _synthetic_motion(spec, crop_size, device)
+    real = None
+    if weight < 1:
+        if "videos" not in spec:
+            raise SepconvError('data.kind = "motion" needs data.videos (or synthetic_weight = 1)')
+        try:
+            real = RealWindows(
+                spec["videos"],
+                tuple(int(gap) for gap in spec.get("gaps", (1, 2, 3))),
+                max_side=_integer(spec, "max_side", 640, "data"),
+                crop_size=crop_size,
+                quadruplets=bool(spec.get("quadruplets", True)),
+            )
+        except (InputError, TypeError, ValueError) as error:
+            raise SepconvError(f"data.videos: {error}") from None
+    return MotionBatches(
+        synthetic,
+        real,
+        batch_size,
+        synthetic_weight=float(weight),
+        seed=seed,
+        rank=rank,
+        start_step=start_step,
+        device=device,
+    )
+
+
 def _weight(spec: dict[str, Any], where: str) -> float:
     value = spec.get("weight", 1.0)
     if (
@@ -390,20 +432,7 @@ def build_batches(
             device=device,
         )
     if kind == "motion":
-        if "photos" not in spec or ("videos" not in spec and spec.get("synthetic_weight") != 1):
-            raise SepconvError('data.kind = "motion" needs data.photos and data.videos')
-        try:
-            return MotionBatches(
-                spec,
-                batch_size,
-                crop_size,
-                seed=seed,
-                rank=rank,
-                start_step=start_step,
-                device=device,
-            )
-        except (InputError, TypeError, ValueError) as error:
-            raise SepconvError(f"data: {error}") from None
+        return _motion_batches(spec, batch_size, crop_size, seed, rank, start_step, device)
     if kind == "mixture":
         sources, weights = _mixture_sources(spec, crop_size, seed, device)
     else:
