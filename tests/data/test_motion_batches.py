@@ -91,3 +91,28 @@ def test_motion_batches_are_reproducible_per_step(tmp_path) -> None:
     windows = RealWindows([video], (1,), crop_size=48)
     sample = windows.sample(3, torch.Generator().manual_seed(0))
     assert sample["time"].shape == (3,)
+
+
+def test_a_static_background_does_not_move() -> None:
+    """static_probability = 1: the background's exact flow is zero, and with no foreground
+    layer the three frames are the same picture; 0 leaves the random stream unchanged."""
+    photos = _photos()
+    still = SyntheticMotionConfig(
+        **CONFIG, static_probability=1.0, layer_probabilities=(1.0,), photometric_probability=0.0
+    )
+    batch = SyntheticMotion(photos, still).sample_with_flow(4, torch.Generator().manual_seed(5))
+    assert float(batch["flow_t0"].abs().max()) == 0.0
+    assert float(batch["flow_t1"].abs().max()) == 0.0
+    assert torch.equal(batch["first"], batch["last"])
+    assert torch.allclose(batch["middle"], batch["first"], atol=1e-6)
+    layered = SyntheticMotionConfig(**CONFIG, static_probability=1.0, photometric_probability=0.0)
+    moving = SyntheticMotion(photos, layered).sample_with_flow(8, torch.Generator().manual_seed(5))
+    motion = moving["flow_t0"].norm(dim=1)
+    assert float((motion == 0).float().mean()) > 0.2  # the background ...
+    assert float(motion.max()) > 0.2  # ... and layers that move on it
+    default = SyntheticMotion(photos, SyntheticMotionConfig(**CONFIG))
+    off = SyntheticMotion(photos, SyntheticMotionConfig(**CONFIG, static_probability=0.0))
+    assert torch.equal(
+        default.sample(2, torch.Generator().manual_seed(6))["first"],
+        off.sample(2, torch.Generator().manual_seed(6))["first"],
+    )

@@ -580,3 +580,41 @@ def test_a_flow_guided_run_may_continue_weights_of_another_motion_prior(tmp_path
     wider = {**TINY_FLOW_MODEL, "kernel_size": 7}
     with pytest.raises(SepconvError, match="init_weights"):
         Trainer(tiny_config(tmp_path, model=wider, init_weights=str(weights)), log_stream=None)
+
+
+def test_a_motion_run_may_add_the_classic_candidate_to_weights_without_it(tmp_path: Path) -> None:
+    """ADDED_FIELDS: continuing weights trained without the candidate selector adds it at its
+    initialisation and keeps every loaded weight; weights with it do not load without it."""
+    pytest.importorskip("cv2")
+    from sepconv.models.checkpoint import save_safetensors
+    from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet
+
+    tiny = {
+        "architecture": "motion-sepconv",
+        "kernel_size": 3,
+        "widths": (4, 8),
+        "feature_widths": (4, 4, 6),
+        "estimator_widths": (8, 8, 8),
+        "coarse_radius": 1,
+        "fine_radius": 1,
+    }
+    fields = {name: value for name, value in tiny.items() if name != "architecture"}
+    source = MotionSepConvNet(MotionSepConvConfig(**fields))
+    with torch.no_grad():
+        source.motion.estimators[0].out.weight.normal_()
+    weights = tmp_path / "stage1.safetensors"
+    save_safetensors(weights, source, dtype=torch.float32)
+    grown = {**tiny, "classic_candidate": True, "selector_width": 8}
+    trainer = Trainer(
+        tiny_config(tmp_path, model=grown, init_weights=str(weights)), log_stream=None
+    )
+    net = trainer.net
+    assert net.motion.selector is not None
+    torch.testing.assert_close(
+        net.motion.estimators[0].out.weight, source.motion.estimators[0].out.weight
+    )
+    assert float(net.motion.selector.out.bias[0]) < 0  # the selector's own initialisation
+    with_selector = tmp_path / "grown.safetensors"
+    save_safetensors(with_selector, net, dtype=torch.float32)
+    with pytest.raises(SepconvError, match="does not fit"):
+        Trainer(tiny_config(tmp_path, model=tiny, init_weights=str(with_selector)), log_stream=None)

@@ -11,10 +11,12 @@ import torch.nn.functional as F  # noqa: N812
 from sepconv.inference import Interpolator
 from sepconv.models.checkpoint import load_weights, save_safetensors
 from sepconv.models.motion import (
+    SELECTOR_INITIAL_LOGIT,
     MotionEstimator,
     backward_warp,
     bilateral_cost_volume,
     candidate_offsets,
+    classic_candidate,
     local_cost_volume,
     time_tensor,
 )
@@ -99,6 +101,53 @@ def test_estimator_any_size_and_time() -> None:
         time_tensor(torch.tensor([0.5, 0.5]), 3, torch.device("cpu"))
 
 
+@pytest.mark.parametrize("time", [0.5, 0.25])
+def test_classic_candidate_splits_the_motion_at_t(time: float) -> None:
+    """DIS on a pure 4-px translation: the flows from time t are -4t and 4(1 - t)."""
+    pytest.importorskip("cv2")
+    from sepconv.flow import FlowSettings
+
+    texture = _texture(64, 96)
+    first, last = texture[..., 8:-8], torch.roll(texture, 4, dims=3)[..., 8:-8]
+    flows = classic_candidate(first, last, torch.tensor([time]), FlowSettings(finest_scale=0))
+    assert flows.shape == (1, 4, 64, 80)
+    inner = flows[..., 12:-12, 12:-12].mean(dim=(2, 3))[0]
+    expected = torch.tensor([-4 * time, 0.0, 4 * (1 - time), 0.0])
+    torch.testing.assert_close(inner, expected, atol=0.3, rtol=0)
+
+
+def test_estimator_with_the_classic_candidate_starts_from_it() -> None:
+    """With the candidate, the selector starts out keeping about 5% of the learned flows: the
+    output flows are close to DIS's; the mix is a fourth level for the flow loss."""
+    pytest.importorskip("cv2")
+    from sepconv.flow import FlowSettings
+
+    settings = FlowSettings(finest_scale=1)
+    estimator = MotionEstimator((4, 4, 6), (8, 8, 8), 1, 2, 1, classic=settings, selector_width=8)
+    first = _texture(64, 96)  # a multiple of 32: no padding, DIS sees these frames
+    last = torch.roll(first, 6, dims=3)
+    with torch.no_grad():
+        output = estimator(first, last, torch.tensor([0.5]))
+        half = F.avg_pool2d(first, 2), F.avg_pool2d(last, 2)
+        candidate = 2 * F.interpolate(
+            classic_candidate(*half, torch.tensor([0.5]), settings),
+            scale_factor=2.0,
+            mode="bilinear",
+        )
+    assert output.kept is not None and output.kept.shape == (1, 1, 64, 96)
+    assert 0.03 < float(output.kept.mean()) < 0.07
+    assert len(output.levels) == 4
+    inner = (slice(None), slice(None), slice(16, -16), slice(16, -16))
+    learned = MotionEstimator((4, 4, 6), (8, 8, 8), 1, 2, 1)
+    learned.load_state_dict(estimator.state_dict(), strict=False)
+    with torch.no_grad():
+        alone = learned(first, last, torch.tensor([0.5]))
+    kept = float(torch.sigmoid(torch.tensor(SELECTOR_INITIAL_LOGIT)))
+    mix = (1 - kept) * candidate[:, 0:2] + kept * alone.flow_t0
+    assert float((output.flow_t0 - mix).abs().max()) < 1e-4
+    assert float(output.flow_t0[inner][:, 0].mean()) < -2.0  # DIS's -3 dominates
+
+
 def test_network_starts_as_the_plain_blend() -> None:
     torch.manual_seed(0)
     net = MotionSepConvNet(MotionSepConvConfig(**TINY)).eval()
@@ -180,11 +229,29 @@ def test_interpolator_takes_any_time_for_this_family_only(fixture_pair) -> None:
         flow.interpolate(first, last, time=0.25)
 
 
-def test_tiles_match_the_whole_frame_while_kernels_are_centre_taps() -> None:
-    # A fresh network's kernels do not depend on context, so tiling (motion on the whole
-    # frame, only the kernel network tiled) must give the whole-frame result.
+def test_kernels_that_add_nothing_are_skipped_exactly() -> None:
+    """A zero kernel head (the motion-only stage) makes centre taps: the Interpolator's plain
+    blend equals the kernel synthesis; a trained head runs the kernels."""
+    torch.manual_seed(0)
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY)).eval()
+    first, last = _texture(64, 96), _texture(64, 96, seed=6)
+    with torch.no_grad():
+        inputs = net.prepare(first, last, 0.4)
+        through_kernels = net.kernel_synthesis(inputs, backend="reference").clamp(0, 1)
+        assert net.blend_synthesis(inputs) is not None
+        skipped = Interpolator(net, device="cpu").interpolate_tensor(first, last, 0.4)
+        torch.testing.assert_close(skipped, through_kernels, atol=1e-5, rtol=0)
+        net.head[0].bias[0] = 0.1
+        assert net.blend_synthesis(inputs) is None
+
+
+def test_tiles_match_the_whole_frame_while_kernels_ignore_context() -> None:
+    # Kernels from the head's bias alone (zero weights) do not depend on context, so tiling
+    # (motion on the whole frame, only the kernel network tiled) must give the whole frame.
     torch.manual_seed(0)
     net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    with torch.no_grad():
+        net.head[0].bias.normal_(0.0, 0.05)
     first, last = _texture(150, 200), _texture(150, 200, seed=6)
     whole = Interpolator(net, device="cpu").interpolate_tensor(first, last, 0.4)
     tiled = Interpolator(net, device="cpu", tile_size=128, tile_margin=16).interpolate_tensor(

@@ -90,6 +90,10 @@ class SyntheticMotionConfig:
             those of a config without it.
         max_noise: the noise's standard deviation, uniform in [0, max_noise] per triplet, in
             [0, 1] units (0.01 is 2.55 8-bit levels).
+        static_probability: probability that a scene's background does not move at all (a
+            camera on a tripod: only the foreground layers move; with no layer, nothing
+            moves). Real footage is full of exactly static pixels, which a moving background
+            never shows. 0 (the default) draws no extra random numbers.
         quantize: round the frames to 8-bit levels, like decoded video frames.
         seed: seed of the generator used when :meth:`SyntheticMotion.sample` gets none.
     """
@@ -112,6 +116,7 @@ class SyntheticMotionConfig:
     mode: str = "bicubic"
     noise_probability: float = 0.0
     max_noise: float = 0.0
+    static_probability: float = 0.0
     quantize: bool = True
     seed: int = 0
 
@@ -128,6 +133,8 @@ class SyntheticMotionConfig:
             raise ValueError(f"mode must be 'bicubic' or 'bilinear', got {self.mode!r}")
         if not 0.0 <= self.noise_probability <= 1.0 or self.max_noise < 0:
             raise ValueError("need 0 <= noise_probability <= 1 and max_noise >= 0")
+        if not 0.0 <= self.static_probability <= 1.0:
+            raise ValueError("need 0 <= static_probability <= 1")
 
     @property
     def max_layers(self) -> int:
@@ -445,6 +452,10 @@ class SyntheticMotion:
         where = self._rand(generator, batch_size, 2).to(**to)
         phase = self._rand(generator, batch_size, 2).to(**to)  # shared sub-pixel phase
         linear, translation = (x.to(**to) for x in self._motion(generator, batch_size))
+        if cfg.static_probability > 0:  # (no draws otherwise: the stream stays as it was)
+            moving = self._rand(generator, batch_size).to(**to) >= cfg.static_probability
+            linear = linear * moving[:, None, None].float()
+            translation = translation * moving[:, None].float()
         scene["window"] = _gather_windows(
             self.photos, self.sizes, photo, where, self.background_window
         )

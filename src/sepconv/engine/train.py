@@ -214,17 +214,27 @@ class Trainer:
             self.validation_triplets()  # fail now, not thousands of steps in
 
     def _load_initial_model(self, loaded: KernelSynthesisModel, source: str) -> None:
+        """Continue ``loaded``'s weights. Its config must be this run's, but for the family's
+        ``PRIOR_FIELDS`` (how it trains) and ``ADDED_FIELDS`` (modules this run adds, which
+        keep their initialisation; nothing of ``loaded`` may go unused)."""
+        config = self.net.config
         compared = loaded.config
-        prior = getattr(self.net.config, "PRIOR_FIELDS", ())
-        if type(compared) is type(self.net.config) and prior:
-            # A flow-guided run may continue weights trained with another motion prior.
-            compared = replace(compared, **{name: getattr(self.net.config, name) for name in prior})
-        if compared != self.net.config:
+        prior = getattr(config, "PRIOR_FIELDS", ())
+        added = getattr(config, "ADDED_FIELDS", ())
+        if type(compared) is type(config) and (prior or added):
+            # e.g. a flow-guided run may continue weights trained with another motion prior.
+            compared = replace(
+                compared, **{name: getattr(config, name) for name in (*prior, *added)}
+            )
+        if compared != config:
             raise SepconvError(
                 f"{source} has model config {loaded.config.to_dict()}, but this run's "
-                f"is {self.net.config.to_dict()}"
+                f"is {config.to_dict()}"
             )
-        self.net.load_state_dict(loaded.state_dict())
+        grows = any(getattr(loaded.config, name) != getattr(config, name) for name in added)
+        missing, unexpected = self.net.load_state_dict(loaded.state_dict(), strict=not grows)
+        if unexpected or (missing and not grows):
+            raise SepconvError(f"{source} does not fit this run's model: {unexpected or missing}")
 
     # -- construction ------------------------------------------------------------------------
 

@@ -14,6 +14,13 @@ arg-max over the candidates gives a motion at once, from the first step of train
 convolutional estimator adds a residual to both flows (they differ at occlusions) and to a
 blending weight.
 
+Optionally a *classic candidate* enters at the end: OpenCV DIS flow on the half-size frames
+(cheap: about 1/16 of the full frame's pixels at its finest scale 1), turned into flows from
+time t by Super SloMo's linear model. A small selector sees how well both frames match under
+the learned flows and under the candidate's (local cost volumes at 1/4) and keeps, per pixel,
+a learned share of each. DIS is precise on small motion and static content, where a matcher
+trained on a CPU budget stays noisy; the learned flows reach large, fast motion DIS misses.
+
 Conventions: flows are (B, 2, H, W) in pixels of the frame they are given at, (dx, dy);
 ``flow_t0`` maps a pixel of the output frame at time t to where it is in the first frame
 (``output(x) ~ first(x + flow_t0(x))``), ``flow_t1`` likewise to the last.
@@ -24,15 +31,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
+
+from sepconv.flow import FlowSettings, dis_flows
 
 __all__ = [
     "MotionEstimator",
     "MotionOutput",
     "backward_warp",
     "bilateral_cost_volume",
+    "classic_candidate",
     "local_cost_volume",
     "time_tensor",
 ]
@@ -41,6 +52,9 @@ __all__ = [
 # a multiple of this.
 MOTION_STRIDE = 32
 LEAKY_SLOPE = 0.1
+# The selector starts out keeping about 5% of the learned flows (sigmoid(-3)): at first the
+# candidate's flows, which score far better than an untrained matcher's.
+SELECTOR_INITIAL_LOGIT = -3.0
 
 
 def time_tensor(time: float | Tensor | None, batch: int, device: torch.device) -> Tensor:
@@ -165,6 +179,36 @@ def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
     return torch.stack(costs, dim=1)
 
 
+@torch.no_grad()
+def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowSettings) -> Tensor:
+    """Flows from time t to both frames from OpenCV DIS (no gradient; computed on the CPU).
+
+    With the DIS flows ``F01`` and ``F10`` between the frames, Super SloMo's linear motion
+    (Jiang et al., CVPR 2018, eq. 4)::
+
+        F_t0 = -(1 - t) t F01 + t^2 F10        F_t1 = (1 - t)^2 F01 - t (1 - t) F10
+
+    Args:
+        first, last: (B, 3, h, w) in [0, 1].
+        time: (B,) in (0, 1).
+        settings: DIS's (:class:`sepconv.flow.FlowSettings`; one DIS object per call).
+    Returns:
+        (B, 4, h, w): F_t0 and F_t1 in pixels of these frames, in ``first``'s dtype and device.
+    """
+    dis = settings.create()
+    rows = []
+    for index, t in enumerate(time.tolist()):
+        a, b = (
+            frame[index].detach().float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+            for frame in (first, last)
+        )
+        flow_01, flow_10 = dis_flows(a, b, dis)
+        to_first = -(1 - t) * t * flow_01 + t * t * flow_10
+        to_last = (1 - t) ** 2 * flow_01 - t * (1 - t) * flow_10
+        rows.append(np.concatenate([to_first, to_last], axis=2).transpose(2, 0, 1))
+    return torch.from_numpy(np.stack(rows)).to(device=first.device, dtype=first.dtype)
+
+
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
@@ -215,6 +259,28 @@ class LevelEstimator(nn.Module):
         return self.out(self.body(inputs))
 
 
+class CandidateSelector(nn.Module):
+    """Per pixel at 1/4: the share of the learned flows to keep against the classic
+    candidate's, and a residual of the blend logit.
+
+    Inputs: both cost volumes (radius 1) of the frames' features warped by the learned and by
+    the candidate flows, their differences (4), the blend logit, the time, and the first
+    frame's features warped by the learned flow (context).
+    """
+
+    def __init__(self, feature_width: int, width: int) -> None:
+        super().__init__()
+        in_channels = 2 * 9 + 4 + 2 + feature_width
+        self.body = nn.Sequential(
+            _conv(in_channels, width), _conv(width, width), _conv(width, width // 2)
+        )
+        self.out = nn.Conv2d(width // 2, 2, 3, padding=1)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """(B, in, h, w) -> (B, 2, h, w): the keep logit and the blend-logit residual."""
+        return self.out(self.body(inputs))
+
+
 @dataclass
 class MotionOutput:
     """Flows from time t to both frames and the blend weight, at full resolution, plus each
@@ -224,13 +290,17 @@ class MotionOutput:
     Attributes:
         flow_t0, flow_t1: (B, 2, H, W) pixels.
         blend_logit: (B, 1, H, W); ``sigmoid`` of it is the first frame's weight.
-        levels: [(flow_t0, flow_t1)] per level, each (B, 2, h, w) in full-frame pixels.
+        levels: [(flow_t0, flow_t1)] per level, each (B, 2, h, w) in full-frame pixels (with
+            a classic candidate, the last entry is the selector's mix at 1/4).
+        kept: with a classic candidate, (B, 1, H, W) the share of the learned flows kept
+            (1 - the candidate's), else None.
     """
 
     flow_t0: Tensor
     flow_t1: Tensor
     blend_logit: Tensor
     levels: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+    kept: Tensor | None = None
 
 
 class MotionEstimator(nn.Module):
@@ -244,6 +314,9 @@ class MotionEstimator(nn.Module):
             pixels in x and y).
         fine_radius, finest_radius: the 1/8 and 1/4 levels' integer shifts around the current
             estimate.
+        classic: DIS settings of the classic candidate (on the half-size frames), or None
+            for the learned flows alone.
+        selector_width: channels of the candidate selector.
     """
 
     def __init__(
@@ -254,6 +327,8 @@ class MotionEstimator(nn.Module):
         coarse_step: int = 2,
         fine_radius: int = 3,
         finest_radius: int = 1,
+        classic: FlowSettings | None = None,
+        selector_width: int = 32,
     ) -> None:
         super().__init__()
         if len(feature_widths) != 3 or len(estimator_widths) != 3:
@@ -269,11 +344,17 @@ class MotionEstimator(nn.Module):
             LevelEstimator(counts[index], reversed_widths[index], width)
             for index, width in enumerate(estimator_widths)
         )
+        self.classic = classic
+        # Created after the estimators, so their initialisation is the same with or without.
+        self.selector = (
+            CandidateSelector(feature_widths[0], selector_width) if classic is not None else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """He (Kaiming) init for the leaky-ReLU stacks, zero output layers: at first the flows
-        are the soft arg-max's and the blend weight is 1 - t."""
+        are the soft arg-max's and the blend weight is 1 - t; the selector keeps mostly the
+        classic candidate."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
@@ -281,6 +362,11 @@ class MotionEstimator(nn.Module):
         for estimator in self.estimators:
             nn.init.zeros_(estimator.out.weight)
             nn.init.zeros_(estimator.out.bias)
+        if self.selector is not None:
+            nn.init.zeros_(self.selector.out.weight)
+            nn.init.zeros_(self.selector.out.bias)
+            with torch.no_grad():
+                self.selector.out.bias[0] = SELECTOR_INITIAL_LOGIT
 
     def forward(self, first: Tensor, last: Tensor, time: Tensor) -> MotionOutput:
         """Flows from time ``time`` to both frames.
@@ -352,9 +438,66 @@ class MotionEstimator(nn.Module):
         factor = 4  # the finest level is at 1/4
         full_t0 = factor * _upsample(flow_t0, factor)
         full_t1 = factor * _upsample(flow_t1, factor)
+        kept = None
+        if self.selector is not None and self.classic is not None:
+            # The candidate from the half-size frames, 2 half-pixels per quarter-pixel.
+            candidate = classic_candidate(
+                F.avg_pool2d(first, 2), F.avg_pool2d(last, 2), time, self.classic
+            )
+            quarter = F.avg_pool2d(candidate, 2) / 2.0
+            kept_logit, blend_update = self._select(
+                pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
+            )
+            blend = blend + blend_update
+            keep = torch.sigmoid(kept_logit)
+            flow_t0 = keep * flow_t0 + (1.0 - keep) * quarter[:, 0:2]
+            flow_t1 = keep * flow_t1 + (1.0 - keep) * quarter[:, 2:4]
+            levels.append((flow_t0 * factor, flow_t1 * factor))
+            kept = _upsample(keep, factor)
+            candidate = 2.0 * _upsample(candidate, 2)  # half-size pixels -> full-frame pixels
+            full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
+            full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]
         full_blend = _upsample(blend, factor)
         crop = (slice(None), slice(None), slice(0, height), slice(0, width))
-        return MotionOutput(full_t0[crop], full_t1[crop], full_blend[crop], levels)
+        return MotionOutput(
+            full_t0[crop],
+            full_t1[crop],
+            full_blend[crop],
+            levels,
+            kept[crop] if kept is not None else None,
+        )
+
+    def _select(
+        self,
+        features0: Tensor,
+        features1: Tensor,
+        flow_t0: Tensor,
+        flow_t1: Tensor,
+        candidate: Tensor,
+        blend: Tensor,
+        time: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """The selector at 1/4: (B, 1, h, w) keep logit of the learned flows and blend-logit
+        residual; flows (B, 2, h, w) and ``candidate`` (B, 4, h, w) in 1/4-level pixels."""
+        assert self.selector is not None
+        learned0 = backward_warp(features0, flow_t0)
+        learned1 = backward_warp(features1, flow_t1)
+        classic0 = backward_warp(features0, candidate[:, 0:2])
+        classic1 = backward_warp(features1, candidate[:, 2:4])
+        batch, _, level_height, level_width = features0.shape
+        inputs = torch.cat(
+            [
+                local_cost_volume(F.normalize(learned0, dim=1), F.normalize(learned1, dim=1), 1),
+                local_cost_volume(F.normalize(classic0, dim=1), F.normalize(classic1, dim=1), 1),
+                (candidate - torch.cat([flow_t0, flow_t1], dim=1)) / 8.0,
+                blend,
+                time[:, None, None, None].expand(batch, 1, level_height, level_width),
+                learned0,
+            ],
+            dim=1,
+        )
+        output = self.selector(inputs)
+        return output[:, 0:1], output[:, 1:2]
 
 
 def _upsample(tensor: Tensor, factor: int) -> Tensor:

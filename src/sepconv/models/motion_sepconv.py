@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from sepconv.flow import FlowSettings
 from sepconv.models.flow_sepconv import check_canvas, run_unet, unet_levels
 from sepconv.models.motion import (
     MOTION_STRIDE,
@@ -59,6 +60,11 @@ class MotionSepConvConfig:
         feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius,
             finest_radius: the motion
             estimator's (:class:`~sepconv.models.motion.MotionEstimator`).
+        classic_candidate: add OpenCV DIS flow (on the half-size frames, at DIS's
+            ``classic_finest_scale``) as a candidate the estimator's selector mixes with its
+            learned flows per pixel (:class:`~sepconv.models.motion.MotionEstimator`).
+        classic_finest_scale: DIS's finest pyramid level on the half-size frames.
+        selector_width: channels of the candidate selector.
         warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
         flow_loss_weight: training only: weight of the L1 loss (pixels) on every level's flows
@@ -80,6 +86,9 @@ class MotionSepConvConfig:
         "blend_loss_weight",
         "train_kernels",
     )
+    # Settings that add modules: a run may switch them on while continuing weights trained
+    # without them (the new modules start from their initialisation).
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("classic_candidate", "selector_width")
 
     kernel_size: int = 11
     widths: tuple[int, ...] = field(default=(16, 32, 64, 96))
@@ -89,6 +98,9 @@ class MotionSepConvConfig:
     coarse_step: int = 2
     fine_radius: int = 3
     finest_radius: int = 1
+    classic_candidate: bool = False
+    classic_finest_scale: int = 1
+    selector_width: int = 32
     warp_mode: str = "bicubic"
     flow_scale: float = 16.0
     flow_loss_weight: float = 0.01
@@ -108,6 +120,8 @@ class MotionSepConvConfig:
             raise ValueError("motion widths must be at least 4")
         if min(self.coarse_radius, self.fine_radius, self.finest_radius, self.coarse_step) < 1:
             raise ValueError("cost volume radii and coarse_step must be >= 1")
+        if self.classic_finest_scale < 0 or self.selector_width < 4:
+            raise ValueError("need classic_finest_scale >= 0 and selector_width >= 4")
         if self.warp_mode not in WARP_MODES:
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
         if self.flow_scale <= 0:
@@ -124,6 +138,13 @@ class MotionSepConvConfig:
     def stride(self) -> int:
         """Spatial sizes the kernel network takes are multiples of this."""
         return 2 ** (len(self.widths) - 1)
+
+    @property
+    def classic_settings(self) -> FlowSettings | None:
+        """DIS settings of the classic candidate, or None without one."""
+        if not self.classic_candidate:
+            return None
+        return FlowSettings(preset="medium", finest_scale=self.classic_finest_scale)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -160,6 +181,8 @@ class MotionSepConvNet(KernelSynthesisModel):
             coarse_step=self.config.coarse_step,
             fine_radius=self.config.fine_radius,
             finest_radius=self.config.finest_radius,
+            classic=self.config.classic_settings,
+            selector_width=self.config.selector_width,
         )
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
@@ -231,6 +254,17 @@ class MotionSepConvNet(KernelSynthesisModel):
             part + centre[None, :, None, None] for part in taps.chunk(4, dim=1)
         )
         return Kernels(vertical1 * blend, horizontal1, vertical2 * (1.0 - blend), horizontal2)
+
+    def blend_synthesis(self, inputs: Mapping[str, Tensor]) -> Tensor | None:
+        """The plain blend ``w * warp0 + (1 - w) * warp1`` when the kernel head is all zeros
+        (the motion-only stage, ``train_kernels = false``): every kernel is then a centre tap
+        and the kernel-normalised synthesis is exactly this blend, at a fraction of the cost.
+        None once the kernels are trained."""
+        head = self.head[0]
+        if bool(head.weight.any()) or bool(head.bias.any()):
+            return None
+        blend = inputs["blend"]
+        return blend * inputs["first"] + (1.0 - blend) * inputs["second"]
 
     # -- training ------------------------------------------------------------------------------
 

@@ -74,6 +74,13 @@ class KernelSynthesisModel(nn.Module):
         """Kernels for every pixel of (a tile of) :meth:`prepare`'s output."""
         raise NotImplementedError
 
+    def blend_synthesis(self, inputs: Mapping[str, Tensor]) -> Tensor | None:
+        """The output without kernels, when this network's kernels would add nothing to a
+        plain blend of the prepared frames (exactly), else None (the default: always run
+        the kernels). For :meth:`prepare`'s (padded) whole-frame ``inputs``; (B, C, H, W)."""
+        del inputs
+        return None
+
     def training_forward(
         self,
         batch: Mapping[str, Tensor],
