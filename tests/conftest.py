@@ -176,6 +176,15 @@ def make_clip(
 
 
 TINY_FLOW_CONFIG_KWARGS = {"kernel_size": 5, "widths": (4, 8, 8)}
+# A learned-motion network small enough for the CPU tests (MotionSepConvConfig fields).
+TINY_MOTION_CONFIG_KWARGS = {
+    "kernel_size": 3,
+    "widths": (4, 8),
+    "feature_widths": (4, 4, 6),
+    "estimator_widths": (8, 8, 8),
+    "coarse_radius": 1,
+    "fine_radius": 1,
+}
 
 
 def make_flow_model(seed: int | None = None):

@@ -586,20 +586,13 @@ def test_a_motion_run_may_add_the_classic_candidate_to_weights_without_it(tmp_pa
     """ADDED_FIELDS: continuing weights trained without the candidate selector adds it at its
     initialisation and keeps every loaded weight; weights with it do not load without it."""
     pytest.importorskip("cv2")
+    from conftest import TINY_MOTION_CONFIG_KWARGS
+
     from sepconv.models.checkpoint import save_safetensors
     from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet
 
-    tiny = {
-        "architecture": "motion-sepconv",
-        "kernel_size": 3,
-        "widths": (4, 8),
-        "feature_widths": (4, 4, 6),
-        "estimator_widths": (8, 8, 8),
-        "coarse_radius": 1,
-        "fine_radius": 1,
-    }
-    fields = {name: value for name, value in tiny.items() if name != "architecture"}
-    source = MotionSepConvNet(MotionSepConvConfig(**fields))
+    tiny = {"architecture": "motion-sepconv", **TINY_MOTION_CONFIG_KWARGS}
+    source = MotionSepConvNet(MotionSepConvConfig(**TINY_MOTION_CONFIG_KWARGS))
     with torch.no_grad():
         source.motion.estimators[0].out.weight.normal_()
     weights = tmp_path / "stage1.safetensors"
@@ -613,7 +606,7 @@ def test_a_motion_run_may_add_the_classic_candidate_to_weights_without_it(tmp_pa
     torch.testing.assert_close(
         net.motion.estimators[0].out.weight, source.motion.estimators[0].out.weight
     )
-    assert float(net.motion.selector.out.bias[0]) < 0  # the selector's own initialisation
+    assert float(net.motion.selector.out.bias[0].detach()) < 0  # the selector's own initialisation
     with_selector = tmp_path / "grown.safetensors"
     save_safetensors(with_selector, net, dtype=torch.float32)
     with pytest.raises(SepconvError, match="does not fit"):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from conftest import TINY_MOTION_CONFIG_KWARGS
 
 from sepconv.inference import Interpolator
 from sepconv.models.checkpoint import load_weights, save_safetensors
@@ -23,14 +24,7 @@ from sepconv.models.motion import (
 from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet, flow_loss
 from sepconv.models.registry import config_from_dict, create_model
 
-TINY = {
-    "kernel_size": 3,
-    "widths": (4, 8),
-    "feature_widths": (4, 4, 6),
-    "estimator_widths": (8, 8, 8),
-    "coarse_radius": 1,
-    "fine_radius": 1,
-}
+TINY = TINY_MOTION_CONFIG_KWARGS
 
 
 def _texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
