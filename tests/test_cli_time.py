@@ -34,5 +34,10 @@ def test_time_with_a_motion_model_and_without(tmp_path) -> None:
     assert refused.returncode == 2
     assert "needs a model that takes t" in refused.stderr
     assert "Traceback" not in refused.stderr
+    start = run_cli("interpolate", first, second, "-o", tmp_path / "zero.png", "--time", "0")
+    assert start.returncode == 0, start.stderr
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "zero.png")), np.asarray(Image.open(first))
+    )
     outside = run_cli("interpolate", first, second, "-o", tmp_path / "y.png", "--time", "1.5")
     assert outside.returncode == 2 and "between 0 and 1" in outside.stderr

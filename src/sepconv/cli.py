@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         metavar="T",
-        help="where between the frames, in (0, 1) (default 0.5, the middle; other times need "
-        "a model that takes t, such as --weights sepconv-motion)",
+        help="where between the frames, in [0, 1] (default 0.5, the middle; 0 and 1 give back "
+        "the inputs; other times need a model that takes t, such as --weights sepconv-motion)",
     )
     add_model_options(interpolate)
     interpolate.set_defaults(handler=_cmd_interpolate)
@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from sepconv.imageio import check_output_path, read_image, write_image
 
-    if not 0.0 < args.time < 1.0:
-        raise UsageError(f"--time must be between 0 and 1 (exclusive), got {args.time:g}")
+    if not 0.0 <= args.time <= 1.0:
+        raise UsageError(f"--time must be between 0 and 1, got {args.time:g}")
     output = check_output_path(args.output, [args.first, args.second], overwrite=args.force)
     first, first_info = read_image(args.first)
     second, second_info = read_image(args.second)
@@ -142,7 +142,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
             f"{args.second} is {second.shape[1]}x{second.shape[0]}"
         )
     interpolator = build_interpolator(args, max(first_info.bit_depth, second_info.bit_depth))
-    if args.time != 0.5 and not interpolator.takes_time:
+    if args.time not in (0.0, 0.5, 1.0) and not interpolator.takes_time:
         raise UsageError(
             f"--time {args.time:g} needs a model that takes t (--weights sepconv-motion); "
             "this one makes the middle frame only"

@@ -463,12 +463,14 @@ class Interpolator:
         [0, 1]). Grayscale is run as RGB and returned as grayscale; an alpha channel is
         interpolated with the same per-pixel kernels as the colours.
 
-        ``time`` in (0, 1) is the output's place between the frames; other times than 1/2
-        need a model that takes t (:attr:`takes_time`).
+        ``time`` in [0, 1] is the output's place between the frames (0 and 1 give back the
+        inputs themselves); other times than 0, 1/2 and 1 need a model that takes t
+        (:attr:`takes_time`).
 
         Raises:
             InputError: the two frames differ in size, or are not images.
-            ValueError: a time outside (0, 1), or other than 1/2 for a middle-frame model.
+            ValueError: a time outside [0, 1], or inside and other than 1/2 for a middle-frame
+                model.
         """
         if isinstance(first, Tensor) and isinstance(second, Tensor):
             return self._interpolate_user_tensor(first, second, time)
@@ -502,6 +504,8 @@ class Interpolator:
             raise InputError(
                 f"expected (B, C, H, W) frames with C in 1..4, got {tuple(first.shape)}"
             )
+        if time in (0.0, 1.0):  # the frame at either end is that input itself, exactly
+            return (first if time == 0.0 else second).to(self.device, torch.float32).clamp(0, 1)
         channels = first.shape[1]
         first = _to_network_channels(first.to(self.device, torch.float32))
         second = _to_network_channels(second.to(self.device, torch.float32))
@@ -510,9 +514,9 @@ class Interpolator:
 
     def _checked_time(self, time: float) -> float:
         time = float(time)
-        if not 0.0 < time < 1.0:
-            raise ValueError(f"time must be between 0 and 1 (exclusive), got {time}")
-        if time != 0.5 and not self.takes_time:
+        if not 0.0 <= time <= 1.0:
+            raise ValueError(f"time must be between 0 and 1, got {time}")
+        if time not in (0.0, 0.5, 1.0) and not self.takes_time:
             raise ValueError(
                 f"this model makes only the middle frame (time 0.5), not time {time:g}"
             )

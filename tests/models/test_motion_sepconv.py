@@ -215,10 +215,14 @@ def test_interpolator_takes_any_time_for_this_family_only(fixture_pair) -> None:
     assert third.shape == first.shape and third.dtype == np.uint8
     swapped = Interpolator(net, device="cpu", ensemble=2).interpolate(first, last, time=1 / 3)
     assert swapped.shape == first.shape
+    # The frames at t = 0 and 1 are the inputs themselves, for any model.
+    assert np.array_equal(interpolator.interpolate(first, last, time=0.0), first)
+    assert np.array_equal(interpolator.interpolate(first, last, time=1.0), last)
     with pytest.raises(ValueError, match="between 0 and 1"):
-        interpolator.interpolate(first, last, time=1.0)
+        interpolator.interpolate(first, last, time=1.5)
     flow = Interpolator(make_flow_model(), device="cpu")
     assert not flow.takes_time
+    assert np.array_equal(flow.interpolate(first, last, time=1.0), last)
     with pytest.raises(ValueError, match="only the middle frame"):
         flow.interpolate(first, last, time=0.25)
 
