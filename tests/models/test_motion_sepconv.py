@@ -142,6 +142,26 @@ def test_estimator_with_the_classic_candidate_starts_from_it() -> None:
     assert float(output.flow_t0[inner][:, 0].mean()) < -2.0  # DIS's -3 dominates
 
 
+def test_learned_flows_train_whatever_the_selector_keeps() -> None:
+    """With the classic candidate all but chosen, the learned flows still get the frame
+    loss's gradient (their own plain blend), not only the synthetic flows'."""
+    pytest.importorskip("cv2")
+    config = MotionSepConvConfig(
+        **TINY, classic_candidate=True, selector_width=8, train_kernels=False, flow_loss_weight=0
+    )
+    net = MotionSepConvNet(config)
+    with torch.no_grad():
+        net.motion.selector.out.bias[0] = -30.0  # keeps none of the learned flows
+        net.motion.estimators[-1].out.weight.normal_(0.0, 0.01)
+    first = _texture(32, 32)
+    batch = {"first": first, "last": torch.roll(first, 3, dims=3), "middle": first}
+    prediction, extra = net.training_forward(batch, backend="reference")
+    assert extra is not None and float(extra.detach()) > 0
+    ((prediction - batch["middle"]).abs().mean() + extra).backward()
+    assert float(net.motion.estimators[-1].out.weight.grad.abs().sum()) > 0
+    assert float(net.motion.selector.out.weight.grad.abs().sum()) > 0
+
+
 def test_network_starts_as_the_plain_blend() -> None:
     torch.manual_seed(0)
     net = MotionSepConvNet(MotionSepConvConfig(**TINY)).eval()

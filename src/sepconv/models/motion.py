@@ -294,6 +294,9 @@ class MotionOutput:
             a classic candidate, the last entry is the selector's mix at 1/4).
         kept: with a classic candidate, (B, 1, H, W) the share of the learned flows kept
             (1 - the candidate's), else None.
+        learned: with a classic candidate, the learned flows alone (F_t0, F_t1), each
+            (B, 2, H, W) pixels, before the mix (training keeps them learning from every
+            frame, whatever the selector keeps); else None.
     """
 
     flow_t0: Tensor
@@ -301,6 +304,7 @@ class MotionOutput:
     blend_logit: Tensor
     levels: list[tuple[Tensor, Tensor]] = field(default_factory=list)
     kept: Tensor | None = None
+    learned: tuple[Tensor, Tensor] | None = None
 
 
 class MotionEstimator(nn.Module):
@@ -438,8 +442,10 @@ class MotionEstimator(nn.Module):
         factor = 4  # the finest level is at 1/4
         full_t0 = factor * _upsample(flow_t0, factor)
         full_t1 = factor * _upsample(flow_t1, factor)
-        kept = None
+        kept = learned = None
+        crop = (slice(None), slice(None), slice(0, height), slice(0, width))
         if self.selector is not None and self.classic is not None:
+            learned = (full_t0[crop], full_t1[crop])
             # The candidate from the half-size frames, 2 half-pixels per quarter-pixel.
             candidate = classic_candidate(
                 F.avg_pool2d(first, 2), F.avg_pool2d(last, 2), time, self.classic
@@ -458,13 +464,13 @@ class MotionEstimator(nn.Module):
             full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
             full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]
         full_blend = _upsample(blend, factor)
-        crop = (slice(None), slice(None), slice(0, height), slice(0, width))
         return MotionOutput(
             full_t0[crop],
             full_t1[crop],
             full_blend[crop],
             levels,
             kept[crop] if kept is not None else None,
+            learned,
         )
 
     def _select(

@@ -17,8 +17,9 @@ whole frame, in :meth:`MotionSepConvNet.prepare`; only the kernel network and th
 are tiled.
 
 Training (:meth:`MotionSepConvNet.training_forward`) adds, to the frame loss, an L1 loss on
-the plain blend (so the motion learns from every sample) and, on samples with exact flow
-(synthetic motion), an L1 loss on every level's flows.
+the plain blend (so the motion learns from every sample), with a classic candidate also on the
+plain blend of the learned flows alone, and, on samples with exact flow (synthetic motion), an
+L1 loss on every level's flows.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class MotionSepConvConfig:
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
         flow_loss_weight: training only: weight of the L1 loss (pixels) on every level's flows
             where the exact flow is known.
-        blend_loss_weight: training only: weight of the L1 loss of the plain blend.
+        blend_loss_weight: training only: weight of the L1 loss of the plain blend (with the
+            kernels; and, with a classic candidate, of the learned flows' own plain blend).
         train_kernels: training only: False trains the motion alone, on the plain blend
             (the kernel network is skipped, several times faster on a CPU: a first stage).
         kernel_normalization: always on (the blend is a normalised weighting).
@@ -295,6 +297,14 @@ class MotionSepConvNet(KernelSynthesisModel):
             extra = config.blend_loss_weight * (plain - target).abs().mean()
         else:
             prediction, extra = plain, plain.new_zeros(())
+        if motion.learned is not None and config.blend_loss_weight > 0:
+            # The learned flows alone, too: they keep learning from every frame (large real
+            # motion above all) wherever the selector prefers the classic candidate.
+            mode = config.warp_mode
+            learned = blend * backward_warp(first, motion.learned[0].to(first.dtype), mode) + (
+                1.0 - blend
+            ) * backward_warp(last, motion.learned[1].to(last.dtype), mode)
+            extra = extra + config.blend_loss_weight * (learned - target).abs().mean()
         if config.flow_loss_weight > 0 and "flow_t0" in batch and "flow_valid" in batch:
             extra = extra + config.flow_loss_weight * flow_loss(
                 motion, batch["flow_t0"], batch["flow_t1"], batch["flow_valid"]
