@@ -22,3 +22,23 @@ def test_csv_log_writes_the_header_once_across_reopenings(tmp_path):
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
+
+
+def test_a_resumed_log_drops_the_rows_after_its_checkpoint(tmp_path):
+    """A run that stopped at step 30 after checkpointing at 20: the resumed run's log holds
+    steps 10, 20 and then its own 30, not the lost run's 30 as well."""
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    for step in (10, 20, 30):
+        log.write({field: "" for field in LOG_FIELDS} | {"step": step, "loss": "lost"})
+    log.close()
+    resumed = CsvLog(path, through_step=20)
+    resumed.write({field: "" for field in LOG_FIELDS} | {"step": 30, "loss": "again"})
+    resumed.close()
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["step"], row["loss"]) for row in rows] == [
+        ("10", "lost"),
+        ("20", "lost"),
+        ("30", "again"),
+    ]

@@ -30,10 +30,16 @@ def format_duration(seconds: float) -> str:
 
 
 class CsvLog:
-    """Appends rows to ``log.csv`` (header written once), flushing every row."""
+    """Appends rows to ``log.csv`` (header written once), flushing every row.
 
-    def __init__(self, path: Path) -> None:
+    With ``through_step``, rows of later steps are dropped first: those of a run that stopped
+    after its last checkpoint, which the run resumed from that checkpoint writes again.
+    """
+
+    def __init__(self, path: Path, through_step: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if through_step is not None and path.exists() and path.stat().st_size > 0:
+            _drop_rows_after(path, through_step)
         new = not path.exists() or path.stat().st_size == 0
         self.handle = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer = csv.DictWriter(self.handle, fieldnames=LOG_FIELDS)
@@ -46,3 +52,18 @@ class CsvLog:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Rewrite ``path`` (atomically) without the rows of steps after ``step``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [row for row in rows if not row.get("step", "").isdigit() or int(row["step"]) <= step]
+    if len(kept) == len(rows):
+        return
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+    partial.replace(path)

@@ -458,7 +458,7 @@ class Trainer:
         config = self.config
         target = config.total_steps if steps is None else min(config.total_steps, self.step + steps)
         iterator = iter(batches if batches is not None else self.batches())
-        log = CsvLog(self.output_dir / LOG_NAME) if self.dist.is_main else None
+        log = CsvLog(self.output_dir / LOG_NAME, self.step) if self.dist.is_main else None
         started = time.perf_counter()
         last_save_time = time.monotonic()
         window_start, window_samples = time.perf_counter(), 0
