@@ -14,6 +14,7 @@ from sepconv.models.checkpoint import load_weights, save_safetensors
 from sepconv.models.motion import (
     SELECTOR_INITIAL_LOGIT,
     MotionEstimator,
+    MotionOutput,
     backward_warp,
     bilateral_cost_volume,
     candidate_offsets,
@@ -21,7 +22,12 @@ from sepconv.models.motion import (
     local_cost_volume,
     time_tensor,
 )
-from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet, flow_loss
+from sepconv.models.motion_sepconv import (
+    MotionSepConvConfig,
+    MotionSepConvNet,
+    flow_loss,
+    selection_loss,
+)
 from sepconv.models.registry import config_from_dict, create_model
 
 TINY = TINY_MOTION_CONFIG_KWARGS
@@ -147,7 +153,12 @@ def test_learned_flows_train_whatever_the_selector_keeps() -> None:
     loss's gradient (their own plain blend), not only the synthetic flows'."""
     pytest.importorskip("cv2")
     config = MotionSepConvConfig(
-        **TINY, classic_candidate=True, selector_width=8, train_kernels=False, flow_loss_weight=0
+        **TINY,
+        classic_candidate=True,
+        selector_width=8,
+        train_kernels=False,
+        flow_loss_weight=0,
+        selector_loss_weight=0.1,
     )
     net = MotionSepConvNet(config)
     with torch.no_grad():
@@ -160,6 +171,23 @@ def test_learned_flows_train_whatever_the_selector_keeps() -> None:
     ((prediction - batch["middle"]).abs().mean() + extra).backward()
     assert float(net.motion.estimators[-1].out.weight.grad.abs().sum()) > 0
     assert float(net.motion.selector.out.weight.grad.abs().sum()) > 0
+
+
+def test_selection_loss_pushes_the_selector_towards_the_better_flows() -> None:
+    """Where the learned flows' blend is better, the loss raises the keep logit; where the
+    candidate's is, it lowers it."""
+    target = _texture(32, 32)
+    frames = (target + 0.1).clamp(0, 1)  # the candidate (zero flows) is off by 0.1
+    learned = target.clone()
+    learned[..., 16:] += 0.5  # the learned blend: exact on the left, far off on the right
+    zero = torch.zeros(1, 2, 32, 32)
+    logit = torch.zeros(1, 1, 8, 8, requires_grad=True)
+    motion = MotionOutput(zero, zero, zero[:, :1], candidate=(zero, zero), keep_logit=logit)
+    loss = selection_loss(motion, learned, frames, frames, zero[:, :1] + 0.5, target, "bilinear")
+    loss.backward()
+    assert logit.grad is not None
+    assert float(logit.grad[..., :3].max()) < 0  # left: keep more of the learned flows
+    assert float(logit.grad[..., 5:].min()) > 0  # right: keep more of the candidate
 
 
 def test_network_starts_as_the_plain_blend() -> None:

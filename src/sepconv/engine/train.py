@@ -55,7 +55,7 @@ from sepconv.models.checkpoint import (
     save_checkpoint,
     save_safetensors,
 )
-from sepconv.models.registry import create_model
+from sepconv.models.registry import config_from_dict, create_model
 from sepconv.models.sepconv_net import SepConvNet, initialize_as_average
 from sepconv.models.synthesis import KernelSynthesisModel
 
@@ -304,7 +304,7 @@ class Trainer:
         state = _torch_load_safely(path)
         if not isinstance(state, dict) or state.get("format") != FORMAT_NAME or "step" not in state:
             raise SepconvError(f"{path} is not a sepconv training checkpoint")
-        if state.get("config") != self.net.config.to_dict():
+        if _saved_model_config(state.get("config")) != self.net.config:
             raise SepconvError(f"{path} holds a different model config than this run's")
         saved = state.get("train_config", {})
         if saved.get("optimizer") != self.config.optimizer:
@@ -585,6 +585,15 @@ class Trainer:
     def close(self) -> None:
         """Leave the process group if this trainer joined it."""
         self.dist.close()
+
+
+def _saved_model_config(saved: Any) -> Any:
+    """A checkpoint's model config as a config object (fields added to the family since it
+    was saved take their defaults), or None when it is not a valid one."""
+    try:
+        return config_from_dict(saved) if isinstance(saved, dict) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _load_validation(spec: Any) -> list[Any]:

@@ -297,6 +297,10 @@ class MotionOutput:
         learned: with a classic candidate, the learned flows alone (F_t0, F_t1), each
             (B, 2, H, W) pixels, before the mix (training keeps them learning from every
             frame, whatever the selector keeps); else None.
+        candidate: with a classic candidate, its flows (F_t0, F_t1) at (H, W); else None.
+        keep_logit: with a classic candidate, the selector's logit of the learned share,
+            (B, 1, h, w) at 1/4 of the estimator's padded canvas (training supervises it);
+            else None.
     """
 
     flow_t0: Tensor
@@ -305,6 +309,8 @@ class MotionOutput:
     levels: list[tuple[Tensor, Tensor]] = field(default_factory=list)
     kept: Tensor | None = None
     learned: tuple[Tensor, Tensor] | None = None
+    candidate: tuple[Tensor, Tensor] | None = None
+    keep_logit: Tensor | None = None
 
 
 class MotionEstimator(nn.Module):
@@ -442,7 +448,7 @@ class MotionEstimator(nn.Module):
         factor = 4  # the finest level is at 1/4
         full_t0 = factor * _upsample(flow_t0, factor)
         full_t1 = factor * _upsample(flow_t1, factor)
-        kept = learned = None
+        kept = learned = candidate_flows = kept_logit = None
         crop = (slice(None), slice(None), slice(0, height), slice(0, width))
         if self.selector is not None and self.classic is not None:
             learned = (full_t0[crop], full_t1[crop])
@@ -461,6 +467,7 @@ class MotionEstimator(nn.Module):
             levels.append((flow_t0 * factor, flow_t1 * factor))
             kept = _upsample(keep, factor)
             candidate = 2.0 * _upsample(candidate, 2)  # half-size pixels -> full-frame pixels
+            candidate_flows = (candidate[:, 0:2][crop], candidate[:, 2:4][crop])
             full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
             full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]
         full_blend = _upsample(blend, factor)
@@ -471,6 +478,8 @@ class MotionEstimator(nn.Module):
             levels,
             kept[crop] if kept is not None else None,
             learned,
+            candidate_flows,
+            kept_logit,
         )
 
     def _select(

@@ -70,6 +70,8 @@ class MotionSepConvConfig:
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
         flow_loss_weight: training only: weight of the L1 loss (pixels) on every level's flows
             where the exact flow is known.
+        selector_loss_weight: training only: weight of the selector's own loss
+            (:func:`selection_loss`), with a classic candidate.
         blend_loss_weight: training only: weight of the L1 loss of the plain blend (with the
             kernels; and, with a classic candidate, of the learned flows' own plain blend).
         train_kernels: training only: False trains the motion alone, on the plain blend
@@ -86,6 +88,7 @@ class MotionSepConvConfig:
     PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
         "flow_loss_weight",
         "blend_loss_weight",
+        "selector_loss_weight",
         "train_kernels",
     )
     # Settings that add modules: a run may switch them on while continuing weights trained
@@ -107,6 +110,7 @@ class MotionSepConvConfig:
     flow_scale: float = 16.0
     flow_loss_weight: float = 0.01
     blend_loss_weight: float = 0.5
+    selector_loss_weight: float = 0.0
     train_kernels: bool = True
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -128,7 +132,7 @@ class MotionSepConvConfig:
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
         if self.flow_scale <= 0:
             raise ValueError(f"flow_scale must be positive, got {self.flow_scale}")
-        if self.flow_loss_weight < 0 or self.blend_loss_weight < 0:
+        if min(self.flow_loss_weight, self.blend_loss_weight, self.selector_loss_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         if not self.kernel_normalization or self.input_normalization:
             raise ValueError(
@@ -305,11 +309,58 @@ class MotionSepConvNet(KernelSynthesisModel):
                 1.0 - blend
             ) * backward_warp(last, motion.learned[1].to(last.dtype), mode)
             extra = extra + config.blend_loss_weight * (learned - target).abs().mean()
+            if config.selector_loss_weight > 0:
+                extra = extra + config.selector_loss_weight * selection_loss(
+                    motion, learned.detach(), first, last, blend.detach(), target, mode
+                )
         if config.flow_loss_weight > 0 and "flow_t0" in batch and "flow_valid" in batch:
             extra = extra + config.flow_loss_weight * flow_loss(
                 motion, batch["flow_t0"], batch["flow_t1"], batch["flow_valid"]
             )
         return prediction, extra
+
+
+def selection_loss(
+    motion: MotionOutput,
+    learned: Tensor,
+    first: Tensor,
+    last: Tensor,
+    blend: Tensor,
+    target: Tensor,
+    warp_mode: str,
+) -> Tensor:
+    """The selector's own loss: a weighted binary cross-entropy of its keep logit against
+    which flows, the learned or the candidate's, give the smaller error of the plain blend on
+    each 4x4 block (the selector's 1/4 grid), weighted by how much smaller.
+
+    Through the frame loss alone, a selector that keeps almost none of the learned flows
+    (a saturated sigmoid) gets almost no gradient; this loss does not saturate.
+
+    Args:
+        motion: with a classic candidate (``candidate`` and ``keep_logit`` set).
+        learned: (B, C, H, W) the plain blend of the learned flows' warps (no gradient).
+        first, last, target: (B, C, H, W) the inputs and the true frame at t.
+        blend: (B, 1, H, W) the first warp's weight.
+    Returns:
+        A scalar.
+    """
+    assert motion.candidate is not None and motion.keep_logit is not None
+    with torch.no_grad():
+        classic = blend * backward_warp(first, motion.candidate[0].to(first.dtype), warp_mode) + (
+            1.0 - blend
+        ) * backward_warp(last, motion.candidate[1].to(last.dtype), warp_mode)
+        gain = (classic - target).abs().mean(1, keepdim=True) - (learned - target).abs().mean(
+            1, keepdim=True
+        )  # > 0 where the learned flows are better
+        height, width = gain.shape[-2:]
+        logit = motion.keep_logit
+        canvas = (logit.shape[-2] * 4, logit.shape[-1] * 4)
+        gain = F.pad(gain, [0, canvas[1] - width, 0, canvas[0] - height])  # 0: no preference
+        gain = F.avg_pool2d(gain, 4)
+        label = (gain > 0).to(logit.dtype)
+        weight = gain.abs()
+        weight = weight / weight.mean().clamp_min(1e-8)
+    return F.binary_cross_entropy_with_logits(logit, label, weight=weight.to(logit.dtype))
 
 
 def flow_loss(motion: MotionOutput, flow_t0: Tensor, flow_t1: Tensor, valid: Tensor) -> Tensor:
