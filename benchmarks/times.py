@@ -20,6 +20,11 @@ are used when frames i + g and i + 2g are both the middles of usable triplets of
     python benchmarks/times.py                                  # $SEPCONV_DATA/videos, gap 1
     python benchmarks/times.py CLIP_OR_FOLDER ... --gaps 1 2 --windows 6 --json times.json
     python benchmarks/times.py --weights FILE_OR_NAME           # a model that takes t, too
+    python benchmarks/times.py CLIP ... --weights sepconv-motion --parts   # and its parts
+
+``--parts`` also scores each learned-motion model's learned flows alone and its classic
+candidate alone (:func:`motion_parts`), and prints the mean flow it finds between a frame and
+itself (:func:`still_flow`).
 """
 
 from __future__ import annotations
@@ -105,10 +110,50 @@ def model_time_predictor(model) -> TimePredictor:
     return predict
 
 
-def methods(weights: list[str], rife: tuple[str, ...]) -> list[tuple[str, TimePredictor, bool]]:
+def motion_parts(name: str, model) -> list[tuple[str, TimePredictor, bool]]:
+    """A learned-motion model's two sources of motion, each scored alone through the
+    Interpolator with the model's own blend weights: its learned flows, and the classic
+    candidate (DIS on the half-size frames, :func:`sepconv.models.motion.classic_candidate`).
+    The selector is forced to keep all of one (a model trained without a candidate gets one
+    added, as ``ADDED_FIELDS`` allows, then forced)."""
+    from dataclasses import replace
+
+    import torch
+
+    from sepconv.models.motion_sepconv import MotionSepConvNet
+
+    parts = []
+    for label, keep_logit in (("learned flows alone", 30.0), ("classic candidate alone", -30.0)):
+        variant = MotionSepConvNet(replace(model.config, classic_candidate=True)).eval()
+        variant.load_state_dict(model.state_dict(), strict=False)
+        with torch.no_grad():
+            variant.motion.selector.out.weight[0].zero_()
+            variant.motion.selector.out.bias[0] = keep_logit
+        parts.append((f"{name}: {label}", model_time_predictor(variant), True))
+    return parts
+
+
+def still_flow(model, items: list[FrameTriplet]) -> float:
+    """Mean |F_t0| in pixels a learned-motion model finds between a frame and itself (the
+    first frame of each item, at t = 1/2): 0 for a motion that leaves still content alone."""
+    import torch
+
+    total = 0.0
+    with torch.inference_mode():
+        for item in items:
+            frame = torch.from_numpy(item.first).permute(2, 0, 1)[None].float() / 255.0
+            motion = model.estimate_motion(frame, frame, 0.5)
+            total += float(motion.flow_t0.norm(dim=1).mean())
+    return total / max(len(items), 1)
+
+
+def methods(
+    weights: list[str], rife: tuple[str, ...], parts: bool = False
+) -> list[tuple[str, TimePredictor, bool]]:
     """(name, predict, takes_time) of every method that can run here, in table order; one
     line on stderr for each left out. Methods that do not take a time make the middle frame
-    only (scored at t = 1/2 alone)."""
+    only (scored at t = 1/2 alone). With ``parts``, each learned-motion model's
+    :func:`motion_parts` follow it."""
     chosen: list[tuple[str, TimePredictor, bool]] = [
         ("average of the two frames", average, True),
         ("blend weighted by t", blend, True),
@@ -129,6 +174,8 @@ def methods(weights: list[str], rife: tuple[str, ...]) -> list[tuple[str, TimePr
         chosen.append(
             (name, model_time_predictor(model), bool(getattr(model, "TAKES_TIME", False)))
         )
+        if parts and hasattr(model, "estimate_motion"):
+            chosen += motion_parts(name, model)
     return chosen
 
 
@@ -242,6 +289,12 @@ def main() -> None:
         help="RIFE variants to score (default: 4.0; none: a bare --rife; HD: t = 1/2 only)",
     )
     parser.add_argument("--align", action="store_true", help="score shift-aligned (evaluate())")
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also score each learned-motion model's learned flows and classic candidate "
+        "alone, and print the flow it finds between a frame and itself",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if any(gap < 1 for gap in args.gaps) or args.windows < 1:
@@ -261,7 +314,7 @@ def main() -> None:
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# {len(clips)} clips, long side <= {args.max_side}; torch {header['torch']}")
-    chosen_methods = methods(list(args.weights), tuple(args.rife))
+    chosen_methods = methods(list(args.weights), tuple(args.rife), parts=args.parts)
     results: dict[str, dict] = {}
     columns = " | ".join(f"PSNR t={time}" for time in times)
     for gap in args.gaps:
@@ -297,6 +350,18 @@ def main() -> None:
                 flush=True,
             )
             results[str(gap)][name] = {str(time): by_time[time].to_dict() for time in by_time}
+    if args.parts:
+        from sepconv.models.checkpoint import load_weights
+        from sepconv.weights import resolve_weights
+
+        firsts = [item for key in sorted(items) for item in items[key] if key[1] == times[0]]
+        print(f"\n## still pairs: each of {len(firsts)} windows' first frame twice, t = 1/2")
+        for name in args.weights:
+            model = load_weights(resolve_weights(name)[0]).model
+            if hasattr(model, "estimate_motion"):
+                flow = still_flow(model.eval(), firsts)
+                results.setdefault("still", {})[name] = flow
+                print(f"{name}: mean |F_t0| {flow:.3f} px")
     if args.json:
         report = {"environment": header, "clips": [str(path) for path in clips], "results": results}
         args.json.write_text(json.dumps(report, indent=2))

@@ -126,3 +126,31 @@ def test_dis_at_time_one_half_is_the_dis_baseline():
     first, _, _, last = _translated_pair()
     at_half = times.make_flow_time_predictor()(first, last, 0.5)
     np.testing.assert_array_equal(at_half, make_flow_predictor()(first, last))
+
+
+def test_motion_parts_score_the_learned_flows_and_the_candidate_alone():
+    """times.py --parts: a learned-motion model's two motions, each forced through the
+    Interpolator, and the flow it finds between a frame and itself."""
+    pytest.importorskip("cv2")
+    import torch
+    from conftest import TINY_MOTION_CONFIG_KWARGS
+
+    from sepconv.data.triplets import FrameTriplet
+    from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet
+
+    times = _module("times")
+    torch.manual_seed(0)
+    model = MotionSepConvNet(MotionSepConvConfig(**TINY_MOTION_CONFIG_KWARGS)).eval()
+    parts = times.motion_parts("tiny", model)
+    assert [name for name, _, _ in parts] == [
+        "tiny: learned flows alone",
+        "tiny: classic candidate alone",
+    ]
+    rng = np.random.default_rng(0)
+    first = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    last = np.roll(first, 2, axis=1)
+    for _, predict, takes_time in parts:
+        assert takes_time
+        assert predict(first, last, 1 / 3).shape == first.shape
+    flow = times.still_flow(model, [FrameTriplet("still", first, first, first)])
+    assert flow >= 0.0 and np.isfinite(flow)
