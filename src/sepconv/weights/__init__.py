@@ -88,11 +88,11 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-motion",
         filename="sepconv-motion.safetensors",
-        sha256="7400a9970a78f1800623ee2516c13e6695e3c17fc39009133c7b3ab8861a7bbd",
-        config=MotionSepConvConfig(train_kernels=False),
+        sha256="ca4bc41bc8ab5be2421e77a1658e7ad354912ab24f82779ca9eb7d289d6e4f1e",
+        config=MotionSepConvConfig(train_kernels=False, classic_candidate=True),
         source="bundled",
         description="learned motion at any time t, in training (docs/models/sepconv-motion.md)",
-        middlebury_psnr=None,
+        middlebury_psnr=34.72,
     ),
     WeightsSpec(
         name="authors-l1",
