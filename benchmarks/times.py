@@ -42,7 +42,7 @@ from rife_peer import RIFE_VERSIONS, load_rife
 
 from sepconv.data.triplets import FrameTriplet
 from sepconv.engine.evaluate import EvalResult, evaluate
-from sepconv.flow import FlowSettings, backward_warp, dis_flows
+from sepconv.flow import FlowSettings, backward_warp, dis_flows, flows_at_time
 
 #: ``predict(first, last, time) -> frame``: uint8 (H, W, 3) RGB frames, 0..255, and the time
 #: in (0, 1) of the frame to make (0: ``first``, 1: ``last``).
@@ -71,13 +71,10 @@ def blend(first: np.ndarray, last: np.ndarray, time: float) -> np.ndarray:
 def make_flow_time_predictor(settings: FlowSettings | None = None) -> TimePredictor:
     """DIS optical flow at time t (default DIS settings, bilinear warps).
 
-    With the two DIS flows ``F01`` and ``F10``, the flows from time t back to the frames are
-    (Super SloMo, Jiang et al., CVPR 2018, eq. 4)::
-
-        F_t0 = -(1 - t) t F01 + t^2 F10        F_t1 = (1 - t)^2 F01 - t (1 - t) F10
-
-    and the two backward warps are blended with weights ``1 - t`` and ``t``. At t = 1/2 this
-    is :func:`sepconv.baselines.make_flow_predictor` exactly. One DIS object per predictor:
+    The two DIS flows give the flows from time t back to the frames by Super SloMo's linear
+    motion (:func:`sepconv.flow.flows_at_time`), and the two backward warps are blended with
+    weights ``1 - t`` and ``t``. At t = 1/2 this is :func:`sepconv.baselines.make_flow_predictor`
+    exactly. One DIS object per predictor:
     use one predictor per thread.
     """
     settings = settings or FlowSettings()
@@ -86,10 +83,8 @@ def make_flow_time_predictor(settings: FlowSettings | None = None) -> TimePredic
     def predict(first: np.ndarray, last: np.ndarray, time: float) -> np.ndarray:
         a = first.astype(np.float32) / 255.0
         b = last.astype(np.float32) / 255.0
-        flow_01, flow_10 = dis_flows(a, b, dis)
         t = float(time)
-        to_first = -(1 - t) * t * flow_01 + t * t * flow_10
-        to_last = (1 - t) ** 2 * flow_01 - t * (1 - t) * flow_10
+        to_first, to_last = flows_at_time(*dis_flows(a, b, dis), t)
         warped_first = backward_warp(a, to_first, settings.interpolation)
         warped_last = backward_warp(b, to_last, settings.interpolation)
         return _to_uint8((warped_first * (1 - t) + warped_last * t) * 255.0)

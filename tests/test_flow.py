@@ -14,6 +14,7 @@ from sepconv.flow import (
     backward_warp,
     bilinear_splat,
     dis_flows,
+    flows_at_time,
     halfway_flow,
     halfway_warps,
     splatted_halfway_flow,
@@ -27,6 +28,17 @@ def test_halfway_flow_averages_both_estimates() -> None:
     flow_01 = np.full((2, 3, 2), 4.0, np.float32)
     flow_10 = np.full((2, 3, 2), -2.0, np.float32)
     np.testing.assert_allclose(halfway_flow(flow_01, flow_10), -1.5)  # (-2 - 4) / 4
+
+
+def test_flows_at_time_are_the_halfway_flow_at_one_half_and_the_motion_at_the_ends() -> None:
+    rng = np.random.default_rng(0)
+    flow_01, flow_10 = rng.normal(size=(2, 4, 5, 2)).astype(np.float32)
+    to_first, to_last = flows_at_time(flow_01, flow_10, 0.5)
+    np.testing.assert_allclose(to_first, halfway_flow(flow_01, flow_10), rtol=1e-6)
+    np.testing.assert_allclose(to_last, -to_first, rtol=1e-6)
+    start = flows_at_time(flow_01, flow_10, 0.0)
+    np.testing.assert_allclose(start[0], 0.0)
+    np.testing.assert_allclose(start[1], flow_01)  # from the first frame: its own flow
 
 
 def _moving_bar() -> tuple[np.ndarray, ...]:

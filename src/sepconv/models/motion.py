@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.flow import FlowSettings, dis_flows
+from sepconv.flow import FlowSettings, dis_flows, flows_at_time
 
 __all__ = [
     "MotionEstimator",
@@ -181,12 +181,9 @@ def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
 
 @torch.no_grad()
 def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowSettings) -> Tensor:
-    """Flows from time t to both frames from OpenCV DIS (no gradient; computed on the CPU).
-
-    With the DIS flows ``F01`` and ``F10`` between the frames, Super SloMo's linear motion
-    (Jiang et al., CVPR 2018, eq. 4)::
-
-        F_t0 = -(1 - t) t F01 + t^2 F10        F_t1 = (1 - t)^2 F01 - t (1 - t) F10
+    """Flows from time t to both frames from OpenCV DIS (no gradient; computed on the CPU):
+    the DIS flows both ways through Super SloMo's linear motion
+    (:func:`sepconv.flow.flows_at_time`).
 
     Args:
         first, last: (B, 3, h, w) in [0, 1].
@@ -202,9 +199,7 @@ def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowS
             frame[index].detach().float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
             for frame in (first, last)
         )
-        flow_01, flow_10 = dis_flows(a, b, dis)
-        to_first = -(1 - t) * t * flow_01 + t * t * flow_10
-        to_last = (1 - t) ** 2 * flow_01 - t * (1 - t) * flow_10
+        to_first, to_last = flows_at_time(*dis_flows(a, b, dis), t)
         rows.append(np.concatenate([to_first, to_last], axis=2).transpose(2, 0, 1))
     return torch.from_numpy(np.stack(rows)).to(device=first.device, dtype=first.dtype)
 

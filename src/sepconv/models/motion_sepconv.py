@@ -269,8 +269,7 @@ class MotionSepConvNet(KernelSynthesisModel):
         head = self.head[0]
         if bool(head.weight.any()) or bool(head.bias.any()):
             return None
-        blend = inputs["blend"]
-        return blend * inputs["first"] + (1.0 - blend) * inputs["second"]
+        return _plain_blend(inputs)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -293,7 +292,7 @@ class MotionSepConvNet(KernelSynthesisModel):
         inputs = self.inputs_from_motion(first, last, motion)
         config = self.config
         blend = inputs["blend"]
-        plain = blend * inputs["first"] + (1.0 - blend) * inputs["second"]
+        plain = _plain_blend(inputs)
         if config.train_kernels:
             prediction = self.kernel_synthesis(
                 inputs, bf16=bf16, channels_last=channels_last, backend=backend
@@ -305,9 +304,7 @@ class MotionSepConvNet(KernelSynthesisModel):
             # The learned flows alone, too: they keep learning from every frame (large real
             # motion above all) wherever the selector prefers the classic candidate.
             mode = config.warp_mode
-            learned = blend * backward_warp(first, motion.learned[0].to(first.dtype), mode) + (
-                1.0 - blend
-            ) * backward_warp(last, motion.learned[1].to(last.dtype), mode)
+            learned = warped_blend(first, last, motion.learned, blend, mode)
             extra = extra + config.blend_loss_weight * (learned - target).abs().mean()
             if config.selector_loss_weight > 0:
                 extra = extra + config.selector_loss_weight * selection_loss(
@@ -318,6 +315,23 @@ class MotionSepConvNet(KernelSynthesisModel):
                 motion, batch["flow_t0"], batch["flow_t1"], batch["flow_valid"]
             )
         return prediction, extra
+
+
+def _plain_blend(inputs: Mapping[str, Tensor]) -> Tensor:
+    """``w * warp0 + (1 - w) * warp1`` of :meth:`MotionSepConvNet.prepare`'s output."""
+    blend = inputs["blend"]
+    return blend * inputs["first"] + (1.0 - blend) * inputs["second"]
+
+
+def warped_blend(
+    first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor], blend: Tensor, warp_mode: str
+) -> Tensor:
+    """The plain blend ``w * first(x + F_t0) + (1 - w) * last(x + F_t1)`` of both frames
+    warped by ``flows`` (F_t0, F_t1), each (B, 2, H, W) pixels, with ``blend`` = w
+    (B, 1, H, W)."""
+    return blend * backward_warp(first, flows[0].to(first.dtype), warp_mode) + (
+        1.0 - blend
+    ) * backward_warp(last, flows[1].to(last.dtype), warp_mode)
 
 
 def selection_loss(
@@ -346,9 +360,7 @@ def selection_loss(
     """
     assert motion.candidate is not None and motion.keep_logit is not None
     with torch.no_grad():
-        classic = blend * backward_warp(first, motion.candidate[0].to(first.dtype), warp_mode) + (
-            1.0 - blend
-        ) * backward_warp(last, motion.candidate[1].to(last.dtype), warp_mode)
+        classic = warped_blend(first, last, motion.candidate, blend, warp_mode)
         gain = (classic - target).abs().mean(1, keepdim=True) - (learned - target).abs().mean(
             1, keepdim=True
         )  # > 0 where the learned flows are better
