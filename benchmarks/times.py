@@ -108,7 +108,7 @@ def model_time_predictor(model) -> TimePredictor:
 def motion_parts(name: str, model) -> list[tuple[str, TimePredictor, bool]]:
     """A learned-motion model's two sources of motion, each scored alone through the
     Interpolator with the model's own blend weights: its learned flows, and the classic
-    candidate (DIS on the half-size frames, :func:`sepconv.models.motion.classic_candidate`).
+    candidate (DIS as its config sets it, :func:`sepconv.models.motion.classic_candidate`).
     The selector is forced to keep all of one (a model trained without a candidate gets one
     added, as ``ADDED_FIELDS`` allows, then forced)."""
     from dataclasses import replace

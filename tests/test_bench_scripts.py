@@ -70,3 +70,32 @@ def test_hedging_scores_every_blur_plainly_and_aligned(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert missing.stderr.strip().splitlines() == [f"error: no triplets of other in {folder}"]
+
+
+def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path) -> None:
+    """benchmarks/candidates.py on Middlebury's RubberWhale: one row per variant, and the
+    finer candidate (DIS at full detail on these small frames, splatted) scores above the
+    coarse one on this real pair."""
+    pytest.importorskip("cv2")
+    import json
+    import os
+    import shutil
+
+    item = tmp_path / "data" / "middlebury" / "RubberWhale"
+    item.mkdir(parents=True)
+    for name in ("frame10", "frame10i11", "frame11"):
+        shutil.copy(REPO / "tests" / "fixtures" / f"rubberwhale_{name}.png", item / f"{name}.png")
+    report = tmp_path / "candidates.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "candidates.py"), "--middlebury"]
+        + ["--variants", "half-fs1-average", "max640-fs0-splat-r0", "--json", str(report)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SEPCONV_DATA": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("| half-fs1-average |") == 1
+    scores = json.loads(report.read_text())["results"]
+    coarse = scores["half-fs1-average"]["middlebury"]["mean"]["psnr"]
+    fine = scores["max640-fs0-splat-r0"]["middlebury"]["mean"]["psnr"]
+    assert fine > coarse

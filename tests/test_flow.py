@@ -17,6 +17,7 @@ from sepconv.flow import (
     flows_at_time,
     halfway_flow,
     halfway_warps,
+    splatted_flows_at_time,
     splatted_halfway_flow,
     to_grey_uint8,
 )
@@ -70,6 +71,27 @@ def test_splatted_halfway_flow_puts_a_moving_object_where_it_is_at_the_middle() 
     np.testing.assert_allclose(
         splatted_halfway_flow(flow_01, flow_10, *as_uint8), splatted, atol=0.05
     )
+
+
+@pytest.mark.parametrize("time", [0.25, 0.5, 0.75])
+def test_splatted_flows_at_time_put_a_moving_object_where_it_is_at_t(time: float) -> None:
+    """The bar moves 10 px right: at time t it covers [10 + 10t, 20 + 10t), its pixels come
+    from 10t px to the left in the first frame and go 10(1 - t) px on in the last."""
+    first, last, flow_01, flow_10 = _moving_bar()
+    to_first, to_last = splatted_flows_at_time(flow_01, flow_10, first, last, time)
+    start = int(np.ceil(10 + 10 * time)) + 1
+    stop = int(np.floor(20 + 10 * time)) - 1
+    np.testing.assert_allclose(to_first[:, start:stop, 0], -10 * time, atol=0.05)
+    np.testing.assert_allclose(to_last[:, start:stop, 0], 10 * (1 - time), atol=0.05)
+    for flow in (to_first, to_last):
+        np.testing.assert_allclose(flow[:, :8], 0.0, atol=1e-6)  # still background
+        np.testing.assert_allclose(flow[:, 32:], 0.0, atol=1e-6)
+        np.testing.assert_allclose(flow[..., 1], 0.0, atol=1e-6)
+    if time == 0.5:
+        np.testing.assert_array_equal(
+            to_first, splatted_halfway_flow(flow_01, flow_10, first, last)
+        )
+        np.testing.assert_array_equal(to_last, -to_first)
 
 
 def test_splatted_halfway_flow_matches_the_average_on_a_translation() -> None:

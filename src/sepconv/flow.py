@@ -27,6 +27,7 @@ __all__ = [
     "flows_at_time",
     "halfway_flow",
     "halfway_warps",
+    "splatted_flows_at_time",
     "splatted_halfway_flow",
     "to_grey_uint8",
 ]
@@ -228,35 +229,58 @@ def backward_warp(frame: np.ndarray, flow: np.ndarray, interpolation: str = "lin
 def splatted_halfway_flow(
     flow_01: np.ndarray, flow_10: np.ndarray, first: np.ndarray, last: np.ndarray
 ) -> np.ndarray:
-    """``F_m0`` by forward splatting: every pixel of either frame carries its flow halfway along
-    itself to where it is at the middle time.
+    """``F_m0`` by forward splatting: :func:`splatted_flows_at_time` at t = 1/2 (where
+    ``F_m1 = -F_m0``).
 
     :func:`halfway_flow` reads both flows at the middle frame's pixel x, which is right only
     where the motion is smooth: an object moving by d is at x + d/2 at the middle, where the
-    first frame's flow is the background's. Here each pixel p of the first frame lands at
-    p + F01(p)/2 with the value -F01(p)/2 (and each of the last at p + F10(p)/2 with +F10(p)/2),
-    spread bilinearly over the four pixels around it. Where several land on one pixel they are
-    averaged with softmax-splatting importance weights (Niklaus and Liu, CVPR 2020), here
+    first frame's flow is the background's.
+
+    Args:
+        flow_01, flow_10: (H, W, 2) float32 DIS flows both ways (:func:`dis_flows`).
+        first, last: the frames, (H, W, C) uint8 or float32 in [0, 1], C in 1..4.
+    Returns:
+        (H, W, 2) float32 flow from the middle frame to the first.
+    """
+    return splatted_flows_at_time(flow_01, flow_10, first, last, 0.5)[0]
+
+
+def splatted_flows_at_time(
+    flow_01: np.ndarray, flow_10: np.ndarray, first: np.ndarray, last: np.ndarray, time: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(F_t0, F_t1)`` by forward splatting: every pixel of either frame carries its flow
+    along itself to where it is at time t.
+
+    Each pixel p of the first frame lands at p + t F01(p) with the flows -t F01(p) back to the
+    first frame and (1 - t) F01(p) on to the last; each pixel of the last frame lands at
+    p + (1 - t) F10(p) with t F10(p) and -(1 - t) F10(p). The shares spread bilinearly over the
+    four pixels around where a pixel lands. Where several land on one pixel they are averaged
+    with softmax-splatting importance weights (Niklaus and Liu, CVPR 2020), here
     exp(-:data:`SPLAT_SHARPNESS` * brightness-constancy error of the pixel along its flow), so
-    surfaces visible in both frames win over occluded ones. Holes get the averaged estimate
-    (:data:`SPLAT_FILL_WEIGHT`).
+    surfaces visible in both frames win over occluded ones. Holes get Super SloMo's linear
+    estimate (:func:`flows_at_time`, weight :data:`SPLAT_FILL_WEIGHT`).
 
     Args:
         flow_01, flow_10: (H, W, 2) float32 DIS flows both ways (:func:`dis_flows`).
         first, last: the frames, (H, W, C) uint8 or float32 in [0, 1], C in 1..4 (the first
             three channels at most are compared).
+        time: t in (0, 1).
     Returns:
-        (H, W, 2) float32 flow from the middle frame to the first.
+        Two (H, W, 2) float32 flows from time t to the first and to the last frame.
     """
     import torch
 
     cv2 = _cv2()
+    t = float(time)
     height, width = flow_01.shape[:2]
-    # Per pixel of the middle frame: summed weight, then the weighted sums of the flow's x, y.
-    sums = torch.zeros((3, height, width), dtype=torch.float32)
+    # Per pixel at time t: summed weight, then the weighted sums of F_t0's and F_t1's x, y.
+    sums = torch.zeros((5, height, width), dtype=torch.float32)
     column = torch.arange(width, dtype=torch.float32)[None, :]
     row = torch.arange(height, dtype=torch.float32)[:, None]
-    for frame, other, flow, sign in ((first, last, flow_01, -0.5), (last, first, flow_10, 0.5)):
+    for frame, other, flow, travel, back, on in (
+        (first, last, flow_01, t, -t, 1.0 - t),
+        (last, first, flow_10, 1.0 - t, t, -(1.0 - t)),
+    ):
         colours = np.ascontiguousarray(_unit_float(frame)[..., :3])
         warped = np.ascontiguousarray(backward_warp(_unit_float(other)[..., :3], flow))
         channels = colours.shape[-1]
@@ -267,14 +291,28 @@ def splatted_halfway_flow(
         )
         importance = torch.exp(torch.from_numpy(error.reshape(height, width)) * -SPLAT_SHARPNESS)
         motion = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))
+        axes = motion.unbind(-1)
         values = torch.stack(
-            [importance, *(importance * sign * axis for axis in motion.unbind(-1))]
+            [
+                importance,
+                *(importance * back * axis for axis in axes),
+                *(importance * on * axis for axis in axes),
+            ]
         )
-        sums += bilinear_splat(values, column + 0.5 * motion[..., 0], row + 0.5 * motion[..., 1])
+        sums += bilinear_splat(
+            values, column + travel * motion[..., 0], row + travel * motion[..., 1]
+        )
     inner = sums.permute(1, 2, 0).double().numpy()
-    averaged = halfway_flow(flow_01, flow_10)
+    if t == 0.5:
+        linear_first = halfway_flow(flow_01, flow_10)
+        linear_last = -linear_first
+    else:
+        linear_first, linear_last = flows_at_time(flow_01, flow_10, t)
     total = inner[..., :1] + SPLAT_FILL_WEIGHT
-    return ((inner[..., 1:] + SPLAT_FILL_WEIGHT * averaged) / total).astype(np.float32)
+    return (
+        ((inner[..., 1:3] + SPLAT_FILL_WEIGHT * linear_first) / total).astype(np.float32),
+        ((inner[..., 3:5] + SPLAT_FILL_WEIGHT * linear_last) / total).astype(np.float32),
+    )
 
 
 def bilinear_splat(values: Any, target_x: Any, target_y: Any) -> Any:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from conftest import TINY_MOTION_CONFIG_KWARGS
 
+from sepconv.flow import FlowSettings
 from sepconv.inference import Interpolator
 from sepconv.models.checkpoint import load_weights, save_safetensors
 from sepconv.models.motion import (
@@ -18,8 +19,10 @@ from sepconv.models.motion import (
     backward_warp,
     bilateral_cost_volume,
     candidate_offsets,
+    candidate_size,
     classic_candidate,
     local_cost_volume,
+    resize_flows,
     time_tensor,
 )
 from sepconv.models.motion_sepconv import (
@@ -101,19 +104,77 @@ def test_estimator_any_size_and_time() -> None:
         time_tensor(torch.tensor([0.5, 0.5]), 3, torch.device("cpu"))
 
 
+@pytest.mark.parametrize("halfway", ["average", "splat"])
 @pytest.mark.parametrize("time", [0.5, 0.25])
-def test_classic_candidate_splits_the_motion_at_t(time: float) -> None:
-    """DIS on a pure 4-px translation: the flows from time t are -4t and 4(1 - t)."""
+def test_classic_candidate_splits_the_motion_at_t(time: float, halfway: str) -> None:
+    """DIS on a pure 4-px translation: the flows from time t are -4t and 4(1 - t), whether
+    they are read at time t's pixel (linear motion) or splatted there."""
     pytest.importorskip("cv2")
     from sepconv.flow import FlowSettings
 
     texture = _texture(64, 96)
     first, last = texture[..., 8:-8], torch.roll(texture, 4, dims=3)[..., 8:-8]
-    flows = classic_candidate(first, last, torch.tensor([time]), FlowSettings(finest_scale=0))
+    settings = FlowSettings(finest_scale=0, halfway=halfway)
+    flows = classic_candidate(first, last, torch.tensor([time]), settings)
     assert flows.shape == (1, 4, 64, 80)
     inner = flows[..., 12:-12, 12:-12].mean(dim=(2, 3))[0]
     expected = torch.tensor([-4 * time, 0.0, 4 * (1 - time), 0.0])
     torch.testing.assert_close(inner, expected, atol=0.3, rtol=0)
+
+
+def test_candidate_size_halves_or_caps_the_long_side() -> None:
+    assert candidate_size(64, 96, 0) == (32, 48)
+    assert candidate_size(720, 1280, 640) == (360, 640)
+    assert candidate_size(480, 640, 640) == (480, 640)  # never enlarged
+    assert candidate_size(388, 584, 640) == (388, 584)
+
+
+def test_resize_flows_keeps_the_motion_in_the_new_pixels() -> None:
+    """A uniform motion of (3, -2) pixels is (6, -4) pixels of a frame twice as large, (1.5,
+    -1) of one half as large; both flows of a (B, 4, h, w) pair are scaled."""
+    flows = torch.tensor([3.0, -2.0, -1.0, 0.5])[None, :, None, None].expand(1, 4, 8, 12)
+    larger = resize_flows(flows, (16, 24))
+    smaller = resize_flows(flows, (4, 6))
+    assert larger.shape == (1, 4, 16, 24) and smaller.shape == (1, 4, 4, 6)
+    torch.testing.assert_close(larger[0, :, 5, 7], torch.tensor([6.0, -4.0, -2.0, 1.0]))
+    torch.testing.assert_close(smaller[0, :, 1, 2], torch.tensor([1.5, -1.0, -0.5, 0.25]))
+    torch.testing.assert_close(
+        resize_flows(flows, (12, 12))[0, :, 3, 3], torch.tensor([3.0, -3.0, -1.0, 0.75])
+    )  # x and y scaled apart
+    assert resize_flows(flows, (8, 12)) is flows
+
+
+def test_candidate_frames_follow_classic_max_side() -> None:
+    """The candidate's frames: a long-side cap equal to half the frame is the half-size frames
+    exactly; a cap at the frame's size computes DIS on the frames themselves."""
+    pytest.importorskip("cv2")
+    from sepconv.flow import FlowSettings
+
+    settings = FlowSettings(finest_scale=0, halfway="splat")
+    first = _texture(64, 96)
+    last = torch.roll(first, 6, dims=3)
+    time = torch.tensor([0.5])
+    outputs = {}
+    for max_side in (0, 48, 96):
+        torch.manual_seed(0)
+        estimator = MotionEstimator(
+            (4, 4, 6),
+            (8, 8, 8),
+            1,
+            2,
+            1,
+            classic=settings,
+            selector_width=8,
+            classic_max_side=max_side,
+        )
+        with torch.no_grad():
+            outputs[max_side] = estimator(first, last, time)
+    torch.testing.assert_close(outputs[48].candidate[0], outputs[0].candidate[0])
+    full = classic_candidate(first, last, time, settings)
+    torch.testing.assert_close(outputs[96].candidate[0], full[:, 0:2])
+    torch.testing.assert_close(outputs[96].candidate[1], full[:, 2:4])
+    inner = (slice(None), slice(0, 1), slice(16, -16), slice(16, -16))
+    assert abs(float(outputs[96].candidate[0][inner].mean()) + 3.0) < 0.3
 
 
 def test_estimator_with_the_classic_candidate_starts_from_it() -> None:
@@ -214,6 +275,29 @@ def test_config_round_trip_and_checkpoint(tmp_path) -> None:
     assert loaded.config == config
     with pytest.raises(ValueError, match="warp_mode"):
         MotionSepConvConfig(warp_mode="nearest")
+    for bad, match in (
+        ({"classic_halfway": "nearest"}, "classic_halfway"),
+        ({"classic_max_side": 1}, "classic_max_side"),
+        ({"classic_refinement_iterations": -2}, "classic_refinement_iterations"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            MotionSepConvConfig(**bad)
+    finer = MotionSepConvConfig(
+        classic_candidate=True,
+        classic_finest_scale=0,
+        classic_max_side=640,
+        classic_halfway="splat",
+        classic_refinement_iterations=0,
+    )
+    assert config_from_dict(finer.to_dict()) == finer
+    assert finer.classic_settings == FlowSettings(
+        finest_scale=0, halfway="splat", refinement_iterations=0
+    )
+    # Weights saved before the candidate's settings existed load with the old candidate.
+    older = {k: v for k, v in finer.to_dict().items() if not k.startswith("classic_")}
+    assert config_from_dict({**older, "classic_candidate": True}).classic_settings == (
+        FlowSettings(finest_scale=1)
+    )
 
 
 def test_training_pass_reaches_the_motion() -> None:

@@ -14,12 +14,15 @@ arg-max over the candidates gives a motion at once, from the first step of train
 convolutional estimator adds a residual to both flows (they differ at occlusions) and to a
 blending weight.
 
-Optionally a *classic candidate* enters at the end: OpenCV DIS flow on the half-size frames
-(cheap: about 1/16 of the full frame's pixels at its finest scale 1), turned into flows from
-time t by Super SloMo's linear model. A small selector sees how well both frames match under
-the learned flows and under the candidate's (local cost volumes at 1/4) and keeps, per pixel,
-a learned share of each. DIS is precise on small motion and static content, where a matcher
-trained on a CPU budget stays noisy; the learned flows reach large, fast motion DIS misses.
+Optionally a *classic candidate* enters at the end: OpenCV DIS flow on smaller frames (the
+half-size frames, or frames downscaled to a long side of at most ``classic_max_side``: about a
+quarter of a 720p frame's pixels, all of a 640x480 one), turned into flows from time t by Super
+SloMo's linear model or by splatting each frame's flow to time t
+(:func:`sepconv.flow.splatted_flows_at_time`). A small selector sees how well both frames
+match under the learned flows and under the candidate's (local cost volumes at 1/4) and keeps,
+per pixel, a learned share of each. DIS is precise on small motion and static content, where
+a matcher trained on a CPU budget stays noisy; the learned flows reach large, fast motion DIS
+misses.
 
 Conventions: flows are (B, 2, H, W) in pixels of the frame they are given at, (dx, dy);
 ``flow_t0`` maps a pixel of the output frame at time t to where it is in the first frame
@@ -36,15 +39,17 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.flow import FlowSettings, dis_flows, flows_at_time
+from sepconv.flow import FlowSettings, dis_flows, flows_at_time, splatted_flows_at_time
 
 __all__ = [
     "MotionEstimator",
     "MotionOutput",
     "backward_warp",
     "bilateral_cost_volume",
+    "candidate_size",
     "classic_candidate",
     "local_cost_volume",
+    "resize_flows",
     "time_tensor",
 ]
 
@@ -183,7 +188,8 @@ def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
 def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowSettings) -> Tensor:
     """Flows from time t to both frames from OpenCV DIS (no gradient; computed on the CPU):
     the DIS flows both ways through Super SloMo's linear motion
-    (:func:`sepconv.flow.flows_at_time`).
+    (:func:`sepconv.flow.flows_at_time`), or splatted to time t when ``settings.halfway`` is
+    "splat" (:func:`sepconv.flow.splatted_flows_at_time`).
 
     Args:
         first, last: (B, 3, h, w) in [0, 1].
@@ -199,9 +205,38 @@ def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowS
             frame[index].detach().float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
             for frame in (first, last)
         )
-        to_first, to_last = flows_at_time(*dis_flows(a, b, dis), t)
+        flow_01, flow_10 = dis_flows(a, b, dis)
+        if settings.halfway == "splat":
+            to_first, to_last = splatted_flows_at_time(flow_01, flow_10, a, b, t)
+        else:
+            to_first, to_last = flows_at_time(flow_01, flow_10, t)
         rows.append(np.concatenate([to_first, to_last], axis=2).transpose(2, 0, 1))
     return torch.from_numpy(np.stack(rows)).to(device=first.device, dtype=first.dtype)
+
+
+def candidate_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(h, w) of the frames the classic candidate is computed on: half of (height, width) when
+    ``max_side`` is 0, else (height, width) scaled down (never up) so the long side is at most
+    ``max_side``."""
+    if max_side == 0:
+        return height // 2, width // 2
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_flows(flows: Tensor, size: tuple[int, int]) -> Tensor:
+    """(B, 2k, h, w) flows in pixels of (h, w) -> (B, 2k, H, W) in pixels of ``size`` (area
+    averaging when shrinking, bilinear when enlarging; x scaled by W / w and y by H / h)."""
+    height, width = flows.shape[-2:]
+    if (height, width) == tuple(size):
+        return flows
+    shrinking = size[0] <= height and size[1] <= width
+    if shrinking:
+        resized = F.interpolate(flows, size=size, mode="area")
+    else:
+        resized = F.interpolate(flows, size=size, mode="bilinear", align_corners=False)
+    scale = flows.new_tensor([size[1] / width, size[0] / height]).repeat(flows.shape[1] // 2)
+    return resized * scale[None, :, None, None]
 
 
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -319,8 +354,9 @@ class MotionEstimator(nn.Module):
             pixels in x and y).
         fine_radius, finest_radius: the 1/8 and 1/4 levels' integer shifts around the current
             estimate.
-        classic: DIS settings of the classic candidate (on the half-size frames), or None
-            for the learned flows alone.
+        classic: DIS settings of the classic candidate, or None for the learned flows alone.
+        classic_max_side: the candidate's frames: 0 for the half-size frames, else the frames
+            downscaled to this long side (at most; :func:`candidate_size`).
         selector_width: channels of the candidate selector.
     """
 
@@ -334,6 +370,7 @@ class MotionEstimator(nn.Module):
         finest_radius: int = 1,
         classic: FlowSettings | None = None,
         selector_width: int = 32,
+        classic_max_side: int = 0,
     ) -> None:
         super().__init__()
         if len(feature_widths) != 3 or len(estimator_widths) != 3:
@@ -350,6 +387,7 @@ class MotionEstimator(nn.Module):
             for index, width in enumerate(estimator_widths)
         )
         self.classic = classic
+        self.classic_max_side = classic_max_side
         # Created after the estimators, so their initialisation is the same with or without.
         self.selector = (
             CandidateSelector(feature_widths[0], selector_width) if classic is not None else None
@@ -447,11 +485,16 @@ class MotionEstimator(nn.Module):
         crop = (slice(None), slice(None), slice(0, height), slice(0, width))
         if self.selector is not None and self.classic is not None:
             learned = (full_t0[crop], full_t1[crop])
-            # The candidate from the half-size frames, 2 half-pixels per quarter-pixel.
+            # The candidate from smaller frames, then on the 1/4 level's and the full grid.
+            padded_size = first.shape[-2:]
+            small = candidate_size(*padded_size, self.classic_max_side)
             candidate = classic_candidate(
-                F.avg_pool2d(first, 2), F.avg_pool2d(last, 2), time, self.classic
+                F.interpolate(first, size=small, mode="area"),
+                F.interpolate(last, size=small, mode="area"),
+                time,
+                self.classic,
             )
-            quarter = F.avg_pool2d(candidate, 2) / 2.0
+            quarter = resize_flows(candidate, flow_t0.shape[-2:])
             kept_logit, blend_update = self._select(
                 pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
             )
@@ -461,7 +504,7 @@ class MotionEstimator(nn.Module):
             flow_t1 = keep * flow_t1 + (1.0 - keep) * quarter[:, 2:4]
             levels.append((flow_t0 * factor, flow_t1 * factor))
             kept = _upsample(keep, factor)
-            candidate = 2.0 * _upsample(candidate, 2)  # half-size pixels -> full-frame pixels
+            candidate = resize_flows(candidate, padded_size)
             candidate_flows = (candidate[:, 0:2][crop], candidate[:, 2:4][crop])
             full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
             full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from sepconv.flow import FlowSettings
+from sepconv.flow import HALFWAY_METHODS, FlowSettings
 from sepconv.models.flow_sepconv import check_canvas, run_unet, unet_levels
 from sepconv.models.motion import (
     MOTION_STRIDE,
@@ -61,10 +61,16 @@ class MotionSepConvConfig:
         feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius,
             finest_radius: the motion
             estimator's (:class:`~sepconv.models.motion.MotionEstimator`).
-        classic_candidate: add OpenCV DIS flow (on the half-size frames, at DIS's
+        classic_candidate: add OpenCV DIS flow (on smaller frames, at DIS's
             ``classic_finest_scale``) as a candidate the estimator's selector mixes with its
             learned flows per pixel (:class:`~sepconv.models.motion.MotionEstimator`).
-        classic_finest_scale: DIS's finest pyramid level on the half-size frames.
+        classic_finest_scale: DIS's finest pyramid level on the candidate's frames.
+        classic_max_side: the candidate's frames: 0 for the half-size frames, else the frames
+            downscaled (never enlarged) to a long side of at most this.
+        classic_halfway: how the two DIS flows become flows from time t: "average" (Super
+            SloMo's linear motion) or "splat" (:func:`sepconv.flow.splatted_flows_at_time`).
+        classic_refinement_iterations: DIS's variational refinement per level (-1: the
+            "medium" preset's 5; 0: none, much faster at finest scale 0).
         selector_width: channels of the candidate selector.
         warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
@@ -84,12 +90,16 @@ class MotionSepConvConfig:
     #: The family makes frames at any time t in (0, 1), not only the middle one.
     TAKES_TIME: ClassVar[bool] = True
     # Settings a run may change while continuing another's weights (init_weights): how it
-    # trains, not what the network computes.
+    # trains, and the classic candidate's, which change the selector's inputs but no shapes.
     PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
         "flow_loss_weight",
         "blend_loss_weight",
         "selector_loss_weight",
         "train_kernels",
+        "classic_finest_scale",
+        "classic_max_side",
+        "classic_halfway",
+        "classic_refinement_iterations",
     )
     # Settings that add modules: a run may switch them on while continuing weights trained
     # without them (the new modules start from their initialisation).
@@ -105,6 +115,9 @@ class MotionSepConvConfig:
     finest_radius: int = 1
     classic_candidate: bool = False
     classic_finest_scale: int = 1
+    classic_max_side: int = 0
+    classic_halfway: str = "average"
+    classic_refinement_iterations: int = -1
     selector_width: int = 32
     warp_mode: str = "bicubic"
     flow_scale: float = 16.0
@@ -128,6 +141,15 @@ class MotionSepConvConfig:
             raise ValueError("cost volume radii and coarse_step must be >= 1")
         if self.classic_finest_scale < 0 or self.selector_width < 4:
             raise ValueError("need classic_finest_scale >= 0 and selector_width >= 4")
+        if self.classic_refinement_iterations < -1:
+            raise ValueError("classic_refinement_iterations must be >= -1")
+        if self.classic_max_side < 0 or self.classic_max_side == 1:
+            raise ValueError(f"classic_max_side must be 0 or >= 2, got {self.classic_max_side}")
+        if self.classic_halfway not in HALFWAY_METHODS:
+            raise ValueError(
+                f"classic_halfway must be one of {', '.join(HALFWAY_METHODS)}, "
+                f"got {self.classic_halfway!r}"
+            )
         if self.warp_mode not in WARP_MODES:
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
         if self.flow_scale <= 0:
@@ -150,7 +172,12 @@ class MotionSepConvConfig:
         """DIS settings of the classic candidate, or None without one."""
         if not self.classic_candidate:
             return None
-        return FlowSettings(preset="medium", finest_scale=self.classic_finest_scale)
+        return FlowSettings(
+            preset="medium",
+            finest_scale=self.classic_finest_scale,
+            halfway=self.classic_halfway,
+            refinement_iterations=self.classic_refinement_iterations,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -189,6 +216,7 @@ class MotionSepConvNet(KernelSynthesisModel):
             finest_radius=self.config.finest_radius,
             classic=self.config.classic_settings,
             selector_width=self.config.selector_width,
+            classic_max_side=self.config.classic_max_side,
         )
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
