@@ -88,11 +88,18 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-motion",
         filename="sepconv-motion.safetensors",
-        sha256="ca4bc41bc8ab5be2421e77a1658e7ad354912ab24f82779ca9eb7d289d6e4f1e",
-        config=MotionSepConvConfig(train_kernels=False, classic_candidate=True),
+        sha256="5e10da67774293a31f7c9f6d2d8092d98424af6e4fcef23706efb545ec9205c9",
+        config=MotionSepConvConfig(
+            train_kernels=False,
+            classic_candidate=True,
+            classic_finest_scale=0,
+            classic_max_side=640,
+            classic_halfway="splat",
+            classic_refinement_iterations=0,
+        ),
         source="bundled",
         description="learned motion at any time t, in training (docs/models/sepconv-motion.md)",
-        middlebury_psnr=34.72,
+        middlebury_psnr=35.87,
     ),
     WeightsSpec(
         name="authors-l1",
