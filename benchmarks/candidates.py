@@ -3,8 +3,8 @@ DIS sees (the half-size frames, or a long side of at most N pixels), DIS's fines
 variational refinement, and how its two flows become flows from time t (Super SloMo's linear
 motion, or splatted to time t).
 
-Each variant is the model's own code path (:func:`sepconv.models.motion.classic_candidate`,
-:func:`~sepconv.models.motion.candidate_size`, :func:`~sepconv.models.motion.resize_flows`),
+Each variant is the model's own code path (:func:`sepconv.models.motion.scaled_candidate`,
+:func:`~sepconv.models.motion.resize_flows`),
 its flows warp both frames (bicubic, as the model does) and the warps are blended by the
 time, ``(1 - t) * first + t * last``: no network, so the variants are compared on their own.
 Scored with the same ``evaluate()`` as every benchmark, on the windows of
@@ -46,9 +46,8 @@ VARIANTS: dict[str, tuple[int, int, str, int]] = {
 def candidate_predictor(max_side: int, finest_scale: int, halfway: str, refinement: int):
     """``predict(first, last, time) -> frame`` of one variant (uint8 (H, W, 3) frames)."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
 
-    from sepconv.models.motion import candidate_size, classic_candidate, resize_flows
+    from sepconv.models.motion import resize_flows, scaled_candidate
     from sepconv.models.motion_sepconv import warped_blend
 
     settings = FlowSettings(
@@ -60,15 +59,8 @@ def candidate_predictor(max_side: int, finest_scale: int, halfway: str, refineme
             torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
             for frame in (first, last)
         )
-        size = tuple(a.shape[-2:])
-        small = candidate_size(*size, max_side)
-        flows = classic_candidate(
-            F.interpolate(a, size=small, mode="area"),
-            F.interpolate(b, size=small, mode="area"),
-            torch.tensor([float(time)]),
-            settings,
-        )
-        flows = resize_flows(flows, size)
+        flows = scaled_candidate(a, b, torch.tensor([float(time)]), settings, max_side)
+        flows = resize_flows(flows, tuple(a.shape[-2:]))
         blend = torch.full_like(a[:, :1], 1.0 - float(time))
         frame = warped_blend(a, b, (flows[:, 0:2], flows[:, 2:4]), blend, "bicubic")
         return (frame[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).byte().numpy()

@@ -50,6 +50,7 @@ __all__ = [
     "classic_candidate",
     "local_cost_volume",
     "resize_flows",
+    "scaled_candidate",
     "time_tensor",
 ]
 
@@ -212,6 +213,20 @@ def classic_candidate(first: Tensor, last: Tensor, time: Tensor, settings: FlowS
             to_first, to_last = flows_at_time(flow_01, flow_10, t)
         rows.append(np.concatenate([to_first, to_last], axis=2).transpose(2, 0, 1))
     return torch.from_numpy(np.stack(rows)).to(device=first.device, dtype=first.dtype)
+
+
+def scaled_candidate(
+    first: Tensor, last: Tensor, time: Tensor, settings: FlowSettings, max_side: int
+) -> Tensor:
+    """:func:`classic_candidate` on the frames area-downscaled to :func:`candidate_size`:
+    (B, 4, h, w) flows in pixels of that size (:func:`resize_flows` brings them to any other)."""
+    small = candidate_size(*first.shape[-2:], max_side)
+    return classic_candidate(
+        F.interpolate(first, size=small, mode="area"),
+        F.interpolate(last, size=small, mode="area"),
+        time,
+        settings,
+    )
 
 
 def candidate_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -487,13 +502,7 @@ class MotionEstimator(nn.Module):
             learned = (full_t0[crop], full_t1[crop])
             # The candidate from smaller frames, then on the 1/4 level's and the full grid.
             padded_size = first.shape[-2:]
-            small = candidate_size(*padded_size, self.classic_max_side)
-            candidate = classic_candidate(
-                F.interpolate(first, size=small, mode="area"),
-                F.interpolate(last, size=small, mode="area"),
-                time,
-                self.classic,
-            )
+            candidate = scaled_candidate(first, last, time, self.classic, self.classic_max_side)
             quarter = resize_flows(candidate, flow_t0.shape[-2:])
             kept_logit, blend_update = self._select(
                 pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
