@@ -288,13 +288,19 @@ def test_duplicates_are_interpolated_across(tmp_path: Path, weights: Path):
 # -- interruption and resume ----------------------------------------------------------------
 
 
-def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, weights: Path):
+@pytest.mark.parametrize("codec", ["ffv1", "libx264"])
+def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, weights: Path, codec: str):
+    """A resumed run gives the frames of an uninterrupted one: exactly with a lossless codec;
+    with libx264 up to the encoder's noise (its multithreaded encode of one segment is not
+    always bit-identical between runs), and no frame nearer than its counterpart but its
+    like."""
     from sepconv.inference import Interpolator
     from sepconv.video import EncoderSettings, VideoJob, convert_video
 
     source = make_clip(tmp_path / "in.mp4", moving_frames(12), codec="libx264")
     interpolator = Interpolator(make_blend_model(), device="cpu")
-    job = VideoJob(factor=4, segment_frames=8, batch_pairs=1, encoder=EncoderSettings(crf=23))
+    encoder = EncoderSettings(codec=codec, crf=23)
+    job = VideoJob(factor=4, segment_frames=8, batch_pairs=1, encoder=encoder)
     whole = tmp_path / "whole.mp4"
     convert_video(source, whole, interpolator.interpolate_tensor, job, quiet=True)
 
@@ -323,8 +329,17 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, weights: Pat
     expected, expected_times = decode(whole)
     assert len(resumed) == len(expected) == 48
     assert resumed_times == expected_times
-    for got, want in zip(resumed, expected, strict=True):
-        np.testing.assert_array_equal(got, want)
+    if codec == "ffv1":
+        for got, want in zip(resumed, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+    else:
+        for index, got in enumerate(resumed):
+            errors = [np.abs(got.astype(np.float32) - want).mean() for want in expected]
+            assert errors[index] < 1.0, (index, errors[index])
+            for other, error in enumerate(errors):  # nothing nearer, but a frame like it
+                if error < errors[index]:
+                    twin = np.abs(expected[other].astype(np.float32) - expected[index]).mean()
+                    assert twin < 0.25, (index, other)
     assert audio_duration(output) == pytest.approx(audio_duration(source), abs=1e-6)
 
 
