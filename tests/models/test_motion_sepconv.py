@@ -234,6 +234,46 @@ def test_learned_flows_train_whatever_the_selector_keeps() -> None:
     assert float(net.motion.selector.out.weight.grad.abs().sum()) > 0
 
 
+def test_warp_selection_mixes_the_two_warps() -> None:
+    """selection = "warps": each warp is kept * warp(learned) + (1 - kept) * warp(candidate),
+    not a warp by the mixed flow; with the selector's share all 0 or all 1 both selections
+    agree; the selector gets the frame loss's gradient."""
+    pytest.importorskip("cv2")
+    base = {**TINY, "classic_candidate": True, "selector_width": 8, "train_kernels": False}
+    by_flows = MotionSepConvNet(MotionSepConvConfig(**base)).eval()
+    by_warps = MotionSepConvNet(MotionSepConvConfig(**base, selection="warps")).eval()
+    by_warps.load_state_dict(by_flows.state_dict())
+    first = _texture(32, 32)
+    last = torch.roll(first, 5, dims=3)
+    with torch.no_grad():
+        motion = by_warps.estimate_motion(first, last, 0.4)
+        inputs = by_warps.inputs_from_motion(first, last, motion)
+        kept = motion.kept
+        assert kept is not None and motion.learned is not None and motion.candidate is not None
+        expected = kept * backward_warp(first, motion.learned[0], "bicubic") + (
+            1 - kept
+        ) * backward_warp(first, motion.candidate[0], "bicubic")
+        assert torch.allclose(inputs["first"], expected, atol=1e-6)
+        flows = by_flows.inputs_from_motion(first, last, motion)
+        assert float((inputs["first"] - flows["first"]).abs().max()) > 1e-4
+        for logit in (-30.0, 30.0):
+            for net in (by_flows, by_warps):
+                net.motion.selector.out.weight[0].zero_()
+                net.motion.selector.out.bias[0] = logit
+            one, other = (net.prepare(first, last, 0.4) for net in (by_flows, by_warps))
+            for key in ("first", "second", "flow", "blend"):
+                assert torch.allclose(one[key], other[key], atol=1e-5), (logit, key)
+    with pytest.raises(ValueError, match="selection"):
+        MotionSepConvConfig(selection="pixels")
+    train = MotionSepConvNet(MotionSepConvConfig(**base, selection="warps", flow_loss_weight=0))
+    with torch.no_grad():
+        train.motion.estimators[-1].out.weight.normal_(0.0, 0.01)
+    batch = {"first": first, "last": last, "middle": torch.roll(first, 2, dims=3)}
+    prediction, extra = train.training_forward(batch, backend="reference")
+    (prediction - batch["middle"]).abs().mean().backward()
+    assert float(train.motion.selector.out.weight.grad.abs().sum()) > 0
+
+
 def test_selection_loss_pushes_the_selector_towards_the_better_flows() -> None:
     """Where the learned flows' blend is better, the loss raises the keep logit; where the
     candidate's is, it lowers it."""

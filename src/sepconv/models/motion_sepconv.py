@@ -49,6 +49,7 @@ __all__ = ["MotionSepConvConfig", "MotionSepConvNet"]
 # Kernel network inputs: both warps (6), both flows (4), the blending weight (1).
 GUIDE_CHANNELS = 11
 WARP_MODES = ("bilinear", "bicubic")
+SELECTIONS = ("flows", "warps")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class MotionSepConvConfig:
         classic_refinement_iterations: DIS's variational refinement per level (-1: the
             "medium" preset's 5; 0: none, much faster at finest scale 0).
         selector_width: channels of the candidate selector.
+        selection: how the selector's share of the learned flows (against the candidate's)
+            is applied: "flows" mixes the two flows per pixel, then warps once; "warps" warps
+            each frame by both and mixes the warps (a pixel where the two flows disagree then
+            takes one of two sharp warps, not a warp by a flow between them).
         warp_mode: interpolation of the full-resolution warps, "bicubic" or "bilinear".
         flow_scale: flows (pixels) are divided by this before the kernel network sees them.
         flow_loss_weight: training only: weight of the L1 loss (pixels) on every level's flows
@@ -100,6 +105,7 @@ class MotionSepConvConfig:
         "classic_max_side",
         "classic_halfway",
         "classic_refinement_iterations",
+        "selection",
     )
     # Settings that add modules: a run may switch them on while continuing weights trained
     # without them (the new modules start from their initialisation).
@@ -119,6 +125,7 @@ class MotionSepConvConfig:
     classic_halfway: str = "average"
     classic_refinement_iterations: int = -1
     selector_width: int = 32
+    selection: str = "flows"
     warp_mode: str = "bicubic"
     flow_scale: float = 16.0
     flow_loss_weight: float = 0.01
@@ -149,6 +156,10 @@ class MotionSepConvConfig:
             raise ValueError(
                 f"classic_halfway must be one of {', '.join(HALFWAY_METHODS)}, "
                 f"got {self.classic_halfway!r}"
+            )
+        if self.selection not in SELECTIONS:
+            raise ValueError(
+                f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}"
             )
         if self.warp_mode not in WARP_MODES:
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
@@ -252,11 +263,27 @@ class MotionSepConvNet(KernelSynthesisModel):
     def inputs_from_motion(
         self, first: Tensor, second: Tensor, motion: MotionOutput
     ) -> dict[str, Tensor]:
-        """:meth:`prepare`'s dict from the frames and their motion."""
+        """:meth:`prepare`'s dict from the frames and their motion (with ``selection =
+        "warps"`` and a classic candidate, each warp is the selector's per-pixel mix of the
+        frame warped by the learned flow and by the candidate's; ``flow`` stays the mixed flow
+        the selector's share gives)."""
         mode = self.config.warp_mode
+        if self.config.selection == "warps" and motion.kept is not None:
+            assert motion.learned is not None and motion.candidate is not None
+            warps = [
+                mixed_warp(frame, learned, candidate, motion.kept, mode)
+                for frame, learned, candidate in zip(
+                    (first, second), motion.learned, motion.candidate, strict=True
+                )
+            ]
+        else:
+            warps = [
+                backward_warp(first, motion.flow_t0.to(first.dtype), mode),
+                backward_warp(second, motion.flow_t1.to(second.dtype), mode),
+            ]
         return {
-            "first": backward_warp(first, motion.flow_t0.to(first.dtype), mode),
-            "second": backward_warp(second, motion.flow_t1.to(second.dtype), mode),
+            "first": warps[0],
+            "second": warps[1],
             "flow": torch.cat([motion.flow_t0, motion.flow_t1], dim=1).to(first.dtype),
             "blend": torch.sigmoid(motion.blend_logit).to(first.dtype),
         }
@@ -349,6 +376,24 @@ def _plain_blend(inputs: Mapping[str, Tensor]) -> Tensor:
     """``w * warp0 + (1 - w) * warp1`` of :meth:`MotionSepConvNet.prepare`'s output."""
     blend = inputs["blend"]
     return blend * inputs["first"] + (1.0 - blend) * inputs["second"]
+
+
+def mixed_warp(
+    frame: Tensor, learned: Tensor, candidate: Tensor, kept: Tensor, mode: str
+) -> Tensor:
+    """``kept * frame(x + learned(x)) + (1 - kept) * frame(x + candidate(x))``.
+
+    Args:
+        frame: (B, C, H, W).
+        learned, candidate: (B, 2, H, W) flows in pixels.
+        kept: (B, 1, H, W) in [0, 1], the learned flow's share.
+    Returns:
+        (B, C, H, W) in ``frame``'s dtype.
+    """
+    kept = kept.to(frame.dtype)
+    return kept * backward_warp(frame, learned.to(frame.dtype), mode) + (
+        1.0 - kept
+    ) * backward_warp(frame, candidate.to(frame.dtype), mode)
 
 
 def warped_blend(
