@@ -20,8 +20,8 @@ the network and the synthesis run wherever the model is, in tiles if asked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from sepconv.flow import FlowSettings, halfway_warps
+from sepconv.models.family_config import FamilyConfig, check_kernel_unet
 from sepconv.models.synthesis import Kernels, KernelSynthesisModel
 
 __all__ = [
@@ -45,7 +46,7 @@ GUIDE_CHANNELS = 14
 
 
 @dataclass(frozen=True)
-class FlowSepConvConfig:
+class FlowSepConvConfig(FamilyConfig):
     """Everything that defines a flow-guided network, saved inside every checkpoint.
 
     Attributes:
@@ -64,6 +65,7 @@ class FlowSepConvConfig:
     """
 
     ARCHITECTURE: ClassVar[str] = "flow-sepconv"
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("widths",)
     # Settings a run may change while continuing another's weights (init_weights): the motion
     # prior's, which change the network's inputs but not its shapes.
     PRIOR_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -86,14 +88,13 @@ class FlowSepConvConfig:
     input_normalization: bool = False
 
     def __post_init__(self) -> None:
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
-        if not 2 <= len(self.widths) <= 6 or any(int(w) < 1 for w in self.widths):
-            raise ValueError("widths must list 2 to 6 positive channel counts")
-        if not self.kernel_normalization or self.input_normalization:
-            raise ValueError(
-                "the flow-guided family always uses kernel normalisation and no input normalisation"
-            )
+        check_kernel_unet(
+            "flow-guided",
+            self.kernel_size,
+            self.widths,
+            self.kernel_normalization,
+            self.input_normalization,
+        )
         if self.flow_scale <= 0:
             raise ValueError(f"flow_scale must be positive, got {self.flow_scale}")
         self.flow_settings()  # validates the DIS settings
@@ -111,18 +112,6 @@ class FlowSepConvConfig:
             halfway=self.flow_halfway,
             refinement_iterations=self.flow_refinement_iterations,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["widths"] = list(self.widths)
-        return {"architecture": self.ARCHITECTURE, **data}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FlowSepConvConfig:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        if "widths" in known:
-            known["widths"] = tuple(int(w) for w in known["widths"])
-        return cls(**known)
 
 
 def _conv_relu(in_channels: int, out_channels: int) -> list[nn.Module]:

@@ -25,14 +25,15 @@ L1 loss on every level's flows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from sepconv.flow import HALFWAY_METHODS, FlowSettings
+from sepconv.models.family_config import FamilyConfig, check_kernel_unet
 from sepconv.models.flow_sepconv import check_canvas, run_unet, unet_levels
 from sepconv.models.motion import (
     MOTION_STRIDE,
@@ -53,7 +54,7 @@ SELECTIONS = ("flows", "warps")
 
 
 @dataclass(frozen=True)
-class MotionSepConvConfig:
+class MotionSepConvConfig(FamilyConfig):
     """Everything that defines a learned-motion network, saved inside every checkpoint.
 
     Attributes:
@@ -92,6 +93,7 @@ class MotionSepConvConfig:
     """
 
     ARCHITECTURE: ClassVar[str] = "motion-sepconv"
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("widths", "feature_widths", "estimator_widths")
     #: The family makes frames at any time t in (0, 1), not only the middle one.
     TAKES_TIME: ClassVar[bool] = True
     # Settings a run may change while continuing another's weights (init_weights): how it
@@ -136,10 +138,13 @@ class MotionSepConvConfig:
     input_normalization: bool = False
 
     def __post_init__(self) -> None:
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
-        if not 2 <= len(self.widths) <= 6 or any(int(w) < 1 for w in self.widths):
-            raise ValueError("widths must list 2 to 6 positive channel counts")
+        check_kernel_unet(
+            "learned-motion",
+            self.kernel_size,
+            self.widths,
+            self.kernel_normalization,
+            self.input_normalization,
+        )
         if len(self.feature_widths) != 3 or len(self.estimator_widths) != 3:
             raise ValueError("feature_widths and estimator_widths list 3 levels each")
         if any(int(w) < 4 for w in (*self.feature_widths, *self.estimator_widths)):
@@ -167,11 +172,6 @@ class MotionSepConvConfig:
             raise ValueError(f"flow_scale must be positive, got {self.flow_scale}")
         if min(self.flow_loss_weight, self.blend_loss_weight, self.selector_loss_weight) < 0:
             raise ValueError("loss weights must be >= 0")
-        if not self.kernel_normalization or self.input_normalization:
-            raise ValueError(
-                "the learned-motion family always uses kernel normalisation and no input "
-                "normalisation"
-            )
 
     @property
     def stride(self) -> int:
@@ -189,20 +189,6 @@ class MotionSepConvConfig:
             halfway=self.classic_halfway,
             refinement_iterations=self.classic_refinement_iterations,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("widths", "feature_widths", "estimator_widths"):
-            data[name] = list(getattr(self, name))
-        return {"architecture": self.ARCHITECTURE, **data}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MotionSepConvConfig:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        for name in ("widths", "feature_widths", "estimator_widths"):
-            if name in known:
-                known[name] = tuple(int(w) for w in known[name])
-        return cls(**known)
 
 
 class MotionSepConvNet(KernelSynthesisModel):

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from sepconv.models.family_config import FamilyConfig
 from sepconv.models.synthesis import (
     INPUT_NORMALIZATION_EPSILON,
     KERNEL_NAMES,
@@ -64,7 +65,7 @@ BACKBONES = ("unet", "residual")
 
 
 @dataclass(frozen=True)
-class SepConvConfig:
+class SepConvConfig(FamilyConfig):
     """Everything that defines a SepConv network, saved inside every checkpoint.
 
     Attributes:
@@ -77,6 +78,8 @@ class SepConvConfig:
         backbone: "unet" (the paper's) or "residual" (SepConv++'s, see
             :class:`ResidualBackbone`).
     """
+
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("encoder_channels",)
 
     kernel_size: int = 51
     channel_order: Literal["rgb", "bgr"] = "rgb"
@@ -98,18 +101,6 @@ class SepConvConfig:
             )
         if self.backbone == "residual" and self.encoder_channels[0] % 2:
             raise ValueError("the residual backbone needs an even first width (half per frame)")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["encoder_channels"] = list(self.encoder_channels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SepConvConfig:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        if "encoder_channels" in known:
-            known["encoder_channels"] = tuple(known["encoder_channels"])
-        return cls(**known)
 
 
 def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
