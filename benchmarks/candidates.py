@@ -43,6 +43,36 @@ VARIANTS: dict[str, tuple[int, int, str, int]] = {
 }
 
 
+def scored_cells(
+    clips: list[Path], gaps: list[int], windows: int, max_side: int, middlebury: bool
+) -> dict[str, list]:
+    """The scored items by cell, ``"gap G t=T"`` (windows of the clips as
+    :func:`times.clip_windows` cuts them, at t = 1/3, 1/2, 2/3) and ``"middlebury"``; exits
+    with one line when a clip or the Middlebury folder is missing."""
+    times = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
+    found: dict[tuple[int, Fraction], list] = {}
+    for path in clips:
+        if not path.is_file():
+            sys.exit(f"error: no clip {path}")
+        for key, items in clip_windows(path, gaps, windows, max_side, times).items():
+            found.setdefault(key, []).extend(items)
+    cells = {f"gap {gap} t={time}": found[(gap, time)] for gap, time in sorted(found)}
+    cells = {key: items for key, items in cells.items() if items}
+    if middlebury:
+        from sepconv.data.triplets import middlebury_triplets
+
+        folder = DATA / "middlebury"
+        if not folder.is_dir():
+            sys.exit(missing_data(folder))
+        cells["middlebury"] = middlebury_triplets(folder)
+    return cells
+
+
+def cell_time(key: str) -> float:
+    """The time t of a :func:`scored_cells` key (Middlebury: 1/2)."""
+    return 0.5 if key == "middlebury" else float(Fraction(key.split("t=")[1]))
+
+
 def candidate_predictor(max_side: int, finest_scale: int, halfway: str, refinement: int):
     """``predict(first, last, time) -> frame`` of one variant (uint8 (H, W, 3) frames)."""
     import torch
@@ -84,22 +114,7 @@ def main() -> None:
         parser.error("give clips, --middlebury or both")
     if any(gap < 1 for gap in args.gaps) or args.windows < 1:
         parser.error("--gaps and --windows must be at least 1")
-    times = (Fraction(1, 3), Fraction(1, 2), Fraction(2, 3))
-    windows: dict[tuple[int, Fraction], list] = {}
-    for path in args.clips:
-        if not path.is_file():
-            sys.exit(f"error: no clip {path}")
-        for key, found in clip_windows(path, args.gaps, args.windows, args.max_side, times).items():
-            windows.setdefault(key, []).extend(found)
-    cells = {f"gap {gap} t={time}": windows[(gap, time)] for gap, time in sorted(windows)}
-    cells = {key: items for key, items in cells.items() if items}
-    if args.middlebury:
-        from sepconv.data.triplets import middlebury_triplets
-
-        folder = DATA / "middlebury"
-        if not folder.is_dir():
-            sys.exit(missing_data(folder))
-        cells["middlebury"] = middlebury_triplets(folder)
+    cells = scored_cells(args.clips, args.gaps, args.windows, args.max_side, args.middlebury)
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}; torch {header['torch']}")
     print(f"# {len(args.clips)} clips, long side <= {args.max_side}, {args.windows} windows each")
@@ -110,7 +125,7 @@ def main() -> None:
         predict = candidate_predictor(*VARIANTS[name])
         scored: dict[str, EvalResult] = {}
         for key, items in cells.items():
-            time = 0.5 if key == "middlebury" else float(Fraction(key.split("t=")[1]))
+            time = cell_time(key)
             scored[key] = evaluate(lambda a, b, t=time, p=predict: p(a, b, t), items)
         seconds = np.mean([result.seconds for result in scored.values()])
         row = " | ".join(f"{result.psnr:.2f}" for result in scored.values())

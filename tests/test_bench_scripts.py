@@ -99,3 +99,33 @@ def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path)
     coarse = scores["half-fs1-average"]["middlebury"]["mean"]["psnr"]
     fine = scores["max640-fs0-splat-r0"]["middlebury"]["mean"]["psnr"]
     assert fine > coarse
+
+
+def test_selection_oracle_bounds_both_motions(tmp_path: Path) -> None:
+    """benchmarks/selection.py on Middlebury's RubberWhale with the bundled learned-motion
+    model: the per-block oracle is at least as good as either motion alone (it picks the
+    better of the two in every block), and the smaller blocks at least as good as the larger."""
+    pytest.importorskip("cv2")
+    import json
+    import os
+    import shutil
+
+    item = tmp_path / "data" / "middlebury" / "RubberWhale"
+    item.mkdir(parents=True)
+    for name in ("frame10", "frame10i11", "frame11"):
+        shutil.copy(REPO / "tests" / "fixtures" / f"rubberwhale_{name}.png", item / f"{name}.png")
+    report = tmp_path / "selection.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "selection.py"), "--middlebury"]
+        + ["--blocks", "1", "8", "--json", str(report)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SEPCONV_DATA": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("| oracle per 8x8 block |") == 1
+    scores = json.loads(report.read_text())["results"]["middlebury"]
+    alone = max(scores["learned flows alone"], scores["candidate alone"])
+    assert scores["oracle per 1x1 block"] >= scores["oracle per 8x8 block"] >= alone
+    assert 0.0 <= scores["kept share"] <= 1.0
+    assert abs(scores["selection = warps"] - scores["candidate alone"]) < 1.5
