@@ -88,7 +88,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-motion",
         filename="sepconv-motion.safetensors",
-        sha256="5e10da67774293a31f7c9f6d2d8092d98424af6e4fcef23706efb545ec9205c9",
+        sha256="5bd7e8671aed9402a873b2f1f49009c9119df06cbe10adc7751c6288eccd2f78",
         config=MotionSepConvConfig(
             train_kernels=False,
             classic_candidate=True,
@@ -96,10 +96,11 @@ REGISTRY: tuple[WeightsSpec, ...] = (
             classic_max_side=640,
             classic_halfway="splat",
             classic_refinement_iterations=0,
+            selection="warps",
         ),
         source="bundled",
         description="learned motion at any time t, in training (docs/models/sepconv-motion.md)",
-        middlebury_psnr=35.87,
+        middlebury_psnr=35.88,
     ),
     WeightsSpec(
         name="authors-l1",
