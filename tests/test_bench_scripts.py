@@ -72,11 +72,9 @@ def test_hedging_scores_every_blur_plainly_and_aligned(tmp_path: Path) -> None:
     assert missing.stderr.strip().splitlines() == [f"error: no triplets of other in {folder}"]
 
 
-def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path) -> None:
-    """benchmarks/candidates.py on Middlebury's RubberWhale: one row per variant, and the
-    finer candidate (DIS at full detail on these small frames, splatted) scores above the
-    coarse one on this real pair."""
-    pytest.importorskip("cv2")
+def _on_rubberwhale(tmp_path: Path, script: str, *args: str) -> tuple[str, dict]:
+    """Run a benchmark script with ``--middlebury --json`` on a data folder holding Middlebury's
+    RubberWhale alone (the fixtures); returns its stdout and its JSON report."""
     import json
     import os
     import shutil
@@ -85,17 +83,27 @@ def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path)
     item.mkdir(parents=True)
     for name in ("frame10", "frame10i11", "frame11"):
         shutil.copy(REPO / "tests" / "fixtures" / f"rubberwhale_{name}.png", item / f"{name}.png")
-    report = tmp_path / "candidates.json"
+    report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "candidates.py"), "--middlebury"]
-        + ["--variants", "half-fs1-average", "max640-fs0-splat-r0", "--json", str(report)],
+        [sys.executable, str(REPO / "benchmarks" / script), "--middlebury", *args]
+        + ["--json", str(report)],
         capture_output=True,
         text=True,
         env={**os.environ, "SEPCONV_DATA": str(tmp_path / "data")},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("| half-fs1-average |") == 1
-    scores = json.loads(report.read_text())["results"]
+    return result.stdout, json.loads(report.read_text())
+
+
+def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path) -> None:
+    """benchmarks/candidates.py on Middlebury's RubberWhale: one row per variant, and the
+    finer candidate (DIS at full detail on these small frames, splatted) scores above the
+    coarse one on this real pair."""
+    pytest.importorskip("cv2")
+    variants = ("half-fs1-average", "max640-fs0-splat-r0")
+    stdout, report = _on_rubberwhale(tmp_path, "candidates.py", "--variants", *variants)
+    assert stdout.count("| half-fs1-average |") == 1
+    scores = report["results"]
     coarse = scores["half-fs1-average"]["middlebury"]["mean"]["psnr"]
     fine = scores["max640-fs0-splat-r0"]["middlebury"]["mean"]["psnr"]
     assert fine > coarse
@@ -106,25 +114,9 @@ def test_selection_oracle_bounds_both_motions(tmp_path: Path) -> None:
     model: the per-block oracle is at least as good as either motion alone (it picks the
     better of the two in every block), and the smaller blocks at least as good as the larger."""
     pytest.importorskip("cv2")
-    import json
-    import os
-    import shutil
-
-    item = tmp_path / "data" / "middlebury" / "RubberWhale"
-    item.mkdir(parents=True)
-    for name in ("frame10", "frame10i11", "frame11"):
-        shutil.copy(REPO / "tests" / "fixtures" / f"rubberwhale_{name}.png", item / f"{name}.png")
-    report = tmp_path / "selection.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "selection.py"), "--middlebury"]
-        + ["--blocks", "1", "8", "--json", str(report)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SEPCONV_DATA": str(tmp_path / "data")},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("| oracle per 8x8 block |") == 1
-    scores = json.loads(report.read_text())["results"]["middlebury"]
+    stdout, report = _on_rubberwhale(tmp_path, "selection.py", "--blocks", "1", "8")
+    assert stdout.count("| oracle per 8x8 block |") == 1
+    scores = report["results"]["middlebury"]
     alone = max(scores["learned flows alone"], scores["candidate alone"])
     assert scores["oracle per 1x1 block"] >= scores["oracle per 8x8 block"] >= alone
     assert 0.0 <= scores["kept share"] <= 1.0
