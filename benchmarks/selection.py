@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,6 @@ from _common import environment
 from candidates import cell_time, scored_cells
 
 from sepconv import metrics
-
-ROWS = ("selection = flows", "selection = warps", "learned flows alone", "candidate alone")
 
 
 def item_scores(
@@ -49,7 +46,7 @@ def item_scores(
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from sepconv.models.motion_sepconv import warped_blend
+    from sepconv.models.motion_sepconv import mixed_warp, warped_blend
 
     a, b = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0 for x in (first, last))
     target = torch.from_numpy(truth).permute(2, 0, 1)[None].float()
@@ -57,15 +54,13 @@ def item_scores(
         motion = model.estimate_motion(a, b, time)
         weight = torch.sigmoid(motion.blend_logit)
         mode = model.config.warp_mode
-        frames = {}
-        config = model.config
-        for selection in ("flows", "warps"):
-            model.config = replace(config, selection=selection)
-            inputs = model.inputs_from_motion(a, b, motion)
-            model.config = config
-            frames[f"selection = {selection}"] = (
-                weight * inputs["first"] + (1 - weight) * inputs["second"]
-            )
+        frames = {
+            "selection = flows": warped_blend(a, b, (motion.flow_t0, motion.flow_t1), weight, mode),
+            "selection = warps": weight
+            * mixed_warp(a, motion.learned[0], motion.candidate[0], motion.kept, mode)
+            + (1 - weight)
+            * mixed_warp(b, motion.learned[1], motion.candidate[1], motion.kept, mode),
+        }
         frames["learned flows alone"] = warped_blend(a, b, motion.learned, weight, mode)
         frames["candidate alone"] = warped_blend(a, b, motion.candidate, weight, mode)
         quantised = {name: metrics.to_uint8(frame.clamp(0, 1)) for name, frame in frames.items()}

@@ -46,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from safetensors import safe_open
-
     from sepconv.errors import SepconvError
     from sepconv.models.checkpoint import load_weights, save_safetensors
 
@@ -57,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.source.suffix != ".safetensors":
             raise SepconvError(f"{args.source} is not a .safetensors file")
         changes = dict(parse_setting(text) for text in args.settings)
-        model = load_weights(args.source).model
+        loaded = load_weights(args.source)
+        model = loaded.model
         allowed = getattr(model.config, "PRIOR_FIELDS", ())
         refused = sorted(set(changes) - set(allowed))
         if refused:
@@ -69,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             model.config = replace(model.config, **changes)
         except (TypeError, ValueError) as error:
             raise SepconvError(f"invalid setting: {error}") from None
-        with safe_open(str(args.source), "pt") as handle:
-            metadata = dict(handle.metadata() or {})
-        kept = {key: value for key, value in metadata.items() if key not in ("config",)}
+        kept = {key: value for key, value in loaded.metadata.items() if key != "config"}
         kept["reconfigured"] = json.dumps(changes)
         save_safetensors(args.output, model, metadata=kept)
     except (SepconvError, ValueError, OSError) as error:
