@@ -17,6 +17,7 @@ from sepconv.models.motion import (
     MotionEstimator,
     MotionOutput,
     backward_warp,
+    backward_warp_at,
     bilateral_cost_volume,
     candidate_offsets,
     candidate_size,
@@ -26,9 +27,11 @@ from sepconv.models.motion import (
     time_tensor,
 )
 from sepconv.models.motion_sepconv import (
+    NEGLIGIBLE_SHARE,
     MotionSepConvConfig,
     MotionSepConvNet,
     flow_loss,
+    mixed_warp,
     selection_loss,
 )
 from sepconv.models.registry import config_from_dict, create_model
@@ -272,6 +275,85 @@ def test_warp_selection_mixes_the_two_warps() -> None:
     prediction, extra = train.training_forward(batch, backend="reference")
     (prediction - batch["middle"]).abs().mean().backward()
     assert float(train.motion.selector.out.weight.grad.abs().sum()) > 0
+
+
+def test_candidate_refiner_starts_as_the_candidate_and_learns_a_residual() -> None:
+    """refiner_width > 0: at initialisation the model's output is exactly that of the same
+    weights without a refiner; the refined candidate at 1/4 is one more level for the flow
+    loss; the refiner gets the frame loss's gradient, and its residual moves the candidate
+    (upsampled from 1/4) once it is not zero."""
+    pytest.importorskip("cv2")
+    base = {**TINY, "classic_candidate": True, "selector_width": 8, "train_kernels": False}
+    plain = MotionSepConvNet(MotionSepConvConfig(**base, selection="warps")).eval()
+    refined = MotionSepConvNet(MotionSepConvConfig(**base, selection="warps", refiner_width=8))
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(".refiner." in name for name in missing)
+    refined.eval()
+    first = _texture(32, 64)
+    last = torch.roll(first, 4, dims=3)
+    with torch.no_grad():
+        one, other = (net.estimate_motion(first, last, 0.3) for net in (plain, refined))
+        assert len(other.levels) == len(one.levels) + 1
+        for key in ("flow_t0", "flow_t1", "blend_logit", "kept"):
+            assert torch.equal(getattr(one, key), getattr(other, key)), key
+        refined.motion.refiner.out.bias.copy_(torch.tensor([1.0, 0.0, -1.0, 0.5]))
+        moved = refined.estimate_motion(first, last, 0.3)
+    assert moved.candidate is not None and one.candidate is not None
+    shift = moved.candidate[0] - one.candidate[0]  # a constant 1/4-level residual: 4 pixels
+    assert torch.allclose(shift[:, 0], torch.full_like(shift[:, 0], 4.0), atol=1e-4)
+    assert torch.allclose(shift[:, 1], torch.zeros_like(shift[:, 1]), atol=1e-4)
+    refined.train()
+    with torch.no_grad():
+        refined.motion.refiner.out.bias.zero_()
+    batch = {"first": first, "last": last, "middle": torch.roll(first, 1, dims=3)}
+    prediction, _ = refined.training_forward(batch, backend="reference")
+    (prediction - batch["middle"]).abs().mean().backward()
+    assert float(refined.motion.refiner.out.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="refiner_width"):
+        MotionSepConvConfig(**TINY, refiner_width=8)  # no classic candidate to refine
+    with pytest.raises(ValueError, match="refiner_width"):
+        MotionSepConvConfig(**TINY, classic_candidate=True, refiner_width=2)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_warp_at_some_pixels_matches_the_whole_warp(mode: str) -> None:
+    """backward_warp_at samples exactly what backward_warp does, at the chosen pixels of each
+    batch item (none chosen in one of them)."""
+    generator = torch.Generator().manual_seed(3)
+    frame = torch.rand((3, 4, 12, 17), generator=generator)
+    flow = 6 * torch.randn((3, 2, 12, 17), generator=generator)  # some reads past the border
+    where = torch.rand((3, 12, 17), generator=generator) > 0.7
+    where[1] = False
+    values, (batch, rows, columns) = backward_warp_at(frame, flow, where, mode)
+    assert values.shape == (int(where.sum()), 4) and not bool((batch == 1).any())
+    whole = backward_warp(frame, flow, mode)
+    assert torch.allclose(values, whole[batch, :, rows, columns], atol=1e-6)
+
+
+def test_mixed_warp_skips_the_learned_warp_only_where_its_share_is_negligible() -> None:
+    """Without gradients, mixed_warp matches the dense mix to within NEGLIGIBLE_SHARE (exactly
+    the candidate's warp where nothing is kept), and with gradients it is the dense mix."""
+    generator = torch.Generator().manual_seed(4)
+    frame = torch.rand((2, 3, 16, 20), generator=generator)
+    learned = 4 * torch.randn((2, 2, 16, 20), generator=generator)
+    candidate = 4 * torch.randn((2, 2, 16, 20), generator=generator)
+    kept = torch.rand((2, 1, 16, 20), generator=generator)
+    kept[kept < 0.6] = 0.0  # most pixels keep none of the learned flow, as on real footage
+    kept[0, 0, :4] = NEGLIGIBLE_SHARE / 2  # kept, but too little to matter
+    dense = kept * backward_warp(frame, learned, "bicubic") + (1 - kept) * backward_warp(
+        frame, candidate, "bicubic"
+    )
+    with torch.no_grad():
+        sparse = mixed_warp(frame, learned, candidate, kept, "bicubic")
+        nothing = mixed_warp(frame, learned, candidate, torch.zeros_like(kept), "bicubic")
+    assert float((sparse - dense).abs().max()) <= NEGLIGIBLE_SHARE * 2
+    assert float((sparse - dense).abs().max()) > 0  # the negligible share was skipped
+    assert torch.equal(nothing, backward_warp(frame, candidate, "bicubic"))
+    share = kept.clone().requires_grad_(True)
+    with_grad = mixed_warp(frame, learned, candidate, share, "bicubic")
+    assert torch.allclose(with_grad, dense, atol=1e-6)
+    with_grad.sum().backward()
+    assert share.grad is not None and float(share.grad.abs().sum()) > 0
 
 
 def test_selection_loss_pushes_the_selector_towards_the_better_flows() -> None:

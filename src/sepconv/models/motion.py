@@ -22,7 +22,9 @@ SloMo's linear model or by splatting each frame's flow to time t
 match under the learned flows and under the candidate's (local cost volumes at 1/4) and keeps,
 per pixel, a learned share of each. DIS is precise on small motion and static content, where
 a matcher trained on a CPU budget stays noisy; the learned flows reach large, fast motion DIS
-misses.
+misses. An optional *refiner* first adds a learned residual to the candidate's flows at 1/4
+(zero at initialisation, so it starts as DIS itself): it corrects DIS where it can rather
+than compete with it.
 
 Conventions: flows are (B, 2, H, W) in pixels of the frame they are given at, (dx, dy);
 ``flow_t0`` maps a pixel of the output frame at time t to where it is in the first frame
@@ -45,6 +47,7 @@ __all__ = [
     "MotionEstimator",
     "MotionOutput",
     "backward_warp",
+    "backward_warp_at",
     "bilateral_cost_volume",
     "candidate_size",
     "classic_candidate",
@@ -61,6 +64,8 @@ LEAKY_SLOPE = 0.1
 # The selector starts out keeping about 5% of the learned flows (sigmoid(-3)): at first the
 # candidate's flows, which score far better than an untrained matcher's.
 SELECTOR_INITIAL_LOGIT = -3.0
+# The candidate refiner's cost volume: +-2 pixels at 1/4 (+-8 full-frame pixels).
+REFINER_RADIUS = 2
 
 
 def time_tensor(time: float | Tensor | None, batch: int, device: torch.device) -> Tensor:
@@ -110,6 +115,39 @@ def backward_warp(frame: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor
         padding_mode="border",
         align_corners=True,
     )
+
+
+def backward_warp_at(
+    frame: Tensor, flow: Tensor, where: Tensor, mode: str = "bilinear"
+) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """:func:`backward_warp` at the pixels where ``where`` is set only (the same samples, for
+    the cost of those pixels alone).
+
+    Args:
+        frame: (B, C, H, W).
+        flow: (B, 2, H, W) in pixels.
+        where: (B, H, W) bool.
+    Returns:
+        ``(values, (batch, rows, columns))``: (N, C) samples at the N set pixels, and their
+        indices (each (N,), as ``where.nonzero(as_tuple=True)``), so that
+        ``backward_warp(frame, flow, mode)[batch, :, rows, columns]`` equals ``values``.
+    """
+    height, width = frame.shape[-2:]
+    batch_index, rows, columns = where.nonzero(as_tuple=True)
+    values = frame.new_empty(batch_index.shape[0], frame.shape[1])
+    for index in range(frame.shape[0]):
+        chosen = batch_index == index
+        if not bool(chosen.any()):
+            continue
+        at_rows, at_columns = rows[chosen], columns[chosen]
+        points = torch.stack((at_columns, at_rows), dim=-1).to(flow.dtype)
+        points = points + flow[index, :, at_rows, at_columns].transpose(0, 1)
+        grid = _normalised(points, height, width).to(frame.dtype)[None, :, None, :]
+        sampled = F.grid_sample(
+            frame[index : index + 1], grid, mode=mode, padding_mode="border", align_corners=True
+        )  # (1, C, n, 1)
+        values[chosen] = sampled[0, :, :, 0].transpose(0, 1)
+    return values, (batch_index, rows, columns)
 
 
 def candidate_offsets(radius: int, step: float, device: torch.device) -> Tensor:
@@ -326,6 +364,28 @@ class CandidateSelector(nn.Module):
         return self.out(self.body(inputs))
 
 
+class CandidateRefiner(nn.Module):
+    """Per pixel at 1/4: a residual to the classic candidate's two flows (zero at
+    initialisation).
+
+    Inputs: the cost volume (radius :data:`REFINER_RADIUS`) of the frames' features warped by
+    the candidate's flows, the first frame's features so warped (context), the candidate's
+    flows, their difference to the learned flows, the blend logit and the time.
+    """
+
+    def __init__(self, feature_width: int, width: int) -> None:
+        super().__init__()
+        in_channels = (2 * REFINER_RADIUS + 1) ** 2 + feature_width + 4 + 4 + 2
+        self.body = nn.Sequential(
+            _conv(in_channels, width), _conv(width, width), _conv(width, width // 2)
+        )
+        self.out = nn.Conv2d(width // 2, 4, 3, padding=1)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """(B, in, h, w) -> (B, 4, h, w): residuals of F_t0 and F_t1 in 1/4-level pixels."""
+        return self.out(self.body(inputs))
+
+
 @dataclass
 class MotionOutput:
     """Flows from time t to both frames and the blend weight, at full resolution, plus each
@@ -336,13 +396,15 @@ class MotionOutput:
         flow_t0, flow_t1: (B, 2, H, W) pixels.
         blend_logit: (B, 1, H, W); ``sigmoid`` of it is the first frame's weight.
         levels: [(flow_t0, flow_t1)] per level, each (B, 2, h, w) in full-frame pixels (with
-            a classic candidate, the last entry is the selector's mix at 1/4).
+            a classic candidate, the last entry is the selector's mix at 1/4, after the refined
+            candidate at 1/4 when there is a refiner).
         kept: with a classic candidate, (B, 1, H, W) the share of the learned flows kept
             (1 - the candidate's), else None.
         learned: with a classic candidate, the learned flows alone (F_t0, F_t1), each
             (B, 2, H, W) pixels, before the mix (training keeps them learning from every
             frame, whatever the selector keeps); else None.
-        candidate: with a classic candidate, its flows (F_t0, F_t1) at (H, W); else None.
+        candidate: with a classic candidate, its flows (F_t0, F_t1) at (H, W), refined when
+            there is a refiner; else None.
         keep_logit: with a classic candidate, the selector's logit of the learned share,
             (B, 1, h, w) at 1/4 of the estimator's padded canvas (training supervises it);
             else None.
@@ -373,6 +435,8 @@ class MotionEstimator(nn.Module):
         classic_max_side: the candidate's frames: 0 for the half-size frames, else the frames
             downscaled to this long side (at most; :func:`candidate_size`).
         selector_width: channels of the candidate selector.
+        refiner_width: channels of the candidate refiner (:class:`CandidateRefiner`), or 0
+            for none; only with a classic candidate.
     """
 
     def __init__(
@@ -386,6 +450,7 @@ class MotionEstimator(nn.Module):
         classic: FlowSettings | None = None,
         selector_width: int = 32,
         classic_max_side: int = 0,
+        refiner_width: int = 0,
     ) -> None:
         super().__init__()
         if len(feature_widths) != 3 or len(estimator_widths) != 3:
@@ -407,12 +472,17 @@ class MotionEstimator(nn.Module):
         self.selector = (
             CandidateSelector(feature_widths[0], selector_width) if classic is not None else None
         )
+        self.refiner = (
+            CandidateRefiner(feature_widths[0], refiner_width)
+            if classic is not None and refiner_width > 0
+            else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """He (Kaiming) init for the leaky-ReLU stacks, zero output layers: at first the flows
         are the soft arg-max's and the blend weight is 1 - t; the selector keeps mostly the
-        classic candidate."""
+        classic candidate, and the refiner leaves it as it is."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
@@ -425,6 +495,9 @@ class MotionEstimator(nn.Module):
             nn.init.zeros_(self.selector.out.bias)
             with torch.no_grad():
                 self.selector.out.bias[0] = SELECTOR_INITIAL_LOGIT
+        if self.refiner is not None:
+            nn.init.zeros_(self.refiner.out.weight)
+            nn.init.zeros_(self.refiner.out.bias)
 
     def forward(self, first: Tensor, last: Tensor, time: Tensor) -> MotionOutput:
         """Flows from time ``time`` to both frames.
@@ -504,6 +577,13 @@ class MotionEstimator(nn.Module):
             padded_size = first.shape[-2:]
             candidate = scaled_candidate(first, last, time, self.classic, self.classic_max_side)
             quarter = resize_flows(candidate, flow_t0.shape[-2:])
+            correction = None
+            if self.refiner is not None:
+                correction = self._refine(
+                    pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
+                )
+                quarter = quarter + correction
+                levels.append((quarter[:, 0:2] * factor, quarter[:, 2:4] * factor))
             kept_logit, blend_update = self._select(
                 pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
             )
@@ -514,6 +594,8 @@ class MotionEstimator(nn.Module):
             levels.append((flow_t0 * factor, flow_t1 * factor))
             kept = _upsample(keep, factor)
             candidate = resize_flows(candidate, padded_size)
+            if correction is not None:
+                candidate = candidate + factor * _upsample(correction, factor)
             candidate_flows = (candidate[:, 0:2][crop], candidate[:, 2:4][crop])
             full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
             full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]
@@ -560,6 +642,37 @@ class MotionEstimator(nn.Module):
         )
         output = self.selector(inputs)
         return output[:, 0:1], output[:, 1:2]
+
+    def _refine(
+        self,
+        features0: Tensor,
+        features1: Tensor,
+        flow_t0: Tensor,
+        flow_t1: Tensor,
+        candidate: Tensor,
+        blend: Tensor,
+        time: Tensor,
+    ) -> Tensor:
+        """The refiner at 1/4: (B, 4, h, w) residual of ``candidate`` (B, 4, h, w), in
+        1/4-level pixels like the learned flows (B, 2, h, w)."""
+        assert self.refiner is not None
+        warped0 = backward_warp(features0, candidate[:, 0:2])
+        warped1 = backward_warp(features1, candidate[:, 2:4])
+        batch, _, level_height, level_width = features0.shape
+        inputs = torch.cat(
+            [
+                local_cost_volume(
+                    F.normalize(warped0, dim=1), F.normalize(warped1, dim=1), REFINER_RADIUS
+                ),
+                warped0,
+                candidate / 8.0,
+                (torch.cat([flow_t0, flow_t1], dim=1) - candidate) / 8.0,
+                blend,
+                time[:, None, None, None].expand(batch, 1, level_height, level_width),
+            ],
+            dim=1,
+        )
+        return self.refiner(inputs)
 
 
 def _upsample(tensor: Tensor, factor: int) -> Tensor:
