@@ -578,15 +578,14 @@ class MotionEstimator(nn.Module):
             candidate = scaled_candidate(first, last, time, self.classic, self.classic_max_side)
             quarter = resize_flows(candidate, flow_t0.shape[-2:])
             correction = None
+            level = _QuarterLevel(
+                pyramid0[-1], pyramid1[-1], torch.cat([flow_t0, flow_t1], dim=1), blend, t
+            )
             if self.refiner is not None:
-                correction = self._refine(
-                    pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
-                )
+                correction = self._refine(level, quarter)
                 quarter = quarter + correction
                 levels.append((quarter[:, 0:2] * factor, quarter[:, 2:4] * factor))
-            kept_logit, blend_update = self._select(
-                pyramid0[-1], pyramid1[-1], flow_t0, flow_t1, quarter, blend, t
-            )
+            kept_logit, blend_update = self._select(level, quarter)
             blend = blend + blend_update
             keep = torch.sigmoid(kept_logit)
             flow_t0 = keep * flow_t0 + (1.0 - keep) * quarter[:, 0:2]
@@ -611,31 +610,19 @@ class MotionEstimator(nn.Module):
             kept_logit,
         )
 
-    def _select(
-        self,
-        features0: Tensor,
-        features1: Tensor,
-        flow_t0: Tensor,
-        flow_t1: Tensor,
-        candidate: Tensor,
-        blend: Tensor,
-        time: Tensor,
-    ) -> tuple[Tensor, Tensor]:
+    def _select(self, quarter: _QuarterLevel, candidate: Tensor) -> tuple[Tensor, Tensor]:
         """The selector at 1/4: (B, 1, h, w) keep logit of the learned flows and blend-logit
-        residual; flows (B, 2, h, w) and ``candidate`` (B, 4, h, w) in 1/4-level pixels."""
+        residual; ``candidate`` (B, 4, h, w) in 1/4-level pixels."""
         assert self.selector is not None
-        learned0 = backward_warp(features0, flow_t0)
-        learned1 = backward_warp(features1, flow_t1)
-        classic0 = backward_warp(features0, candidate[:, 0:2])
-        classic1 = backward_warp(features1, candidate[:, 2:4])
-        batch, _, level_height, level_width = features0.shape
+        learned0, learned_cost = _matching(quarter.features0, quarter.features1, quarter.flows, 1)
+        _, classic_cost = _matching(quarter.features0, quarter.features1, candidate, 1)
         inputs = torch.cat(
             [
-                local_cost_volume(F.normalize(learned0, dim=1), F.normalize(learned1, dim=1), 1),
-                local_cost_volume(F.normalize(classic0, dim=1), F.normalize(classic1, dim=1), 1),
-                (candidate - torch.cat([flow_t0, flow_t1], dim=1)) / 8.0,
-                blend,
-                time[:, None, None, None].expand(batch, 1, level_height, level_width),
+                learned_cost,
+                classic_cost,
+                (candidate - quarter.flows) / 8.0,
+                quarter.blend,
+                quarter.time_map,
                 learned0,
             ],
             dim=1,
@@ -643,36 +630,54 @@ class MotionEstimator(nn.Module):
         output = self.selector(inputs)
         return output[:, 0:1], output[:, 1:2]
 
-    def _refine(
-        self,
-        features0: Tensor,
-        features1: Tensor,
-        flow_t0: Tensor,
-        flow_t1: Tensor,
-        candidate: Tensor,
-        blend: Tensor,
-        time: Tensor,
-    ) -> Tensor:
+    def _refine(self, quarter: _QuarterLevel, candidate: Tensor) -> Tensor:
         """The refiner at 1/4: (B, 4, h, w) residual of ``candidate`` (B, 4, h, w), in
-        1/4-level pixels like the learned flows (B, 2, h, w)."""
+        1/4-level pixels."""
         assert self.refiner is not None
-        warped0 = backward_warp(features0, candidate[:, 0:2])
-        warped1 = backward_warp(features1, candidate[:, 2:4])
-        batch, _, level_height, level_width = features0.shape
+        warped0, cost = _matching(quarter.features0, quarter.features1, candidate, REFINER_RADIUS)
         inputs = torch.cat(
             [
-                local_cost_volume(
-                    F.normalize(warped0, dim=1), F.normalize(warped1, dim=1), REFINER_RADIUS
-                ),
+                cost,
                 warped0,
                 candidate / 8.0,
-                (torch.cat([flow_t0, flow_t1], dim=1) - candidate) / 8.0,
-                blend,
-                time[:, None, None, None].expand(batch, 1, level_height, level_width),
+                (quarter.flows - candidate) / 8.0,
+                quarter.blend,
+                quarter.time_map,
             ],
             dim=1,
         )
         return self.refiner(inputs)
+
+
+@dataclass
+class _QuarterLevel:
+    """What the selector and the refiner see at 1/4: both frames' features (B, C, h, w), the
+    learned flows F_t0, F_t1 (B, 4, h, w) in 1/4-level pixels, the blend logit (B, 1, h, w) and
+    the time (B,)."""
+
+    features0: Tensor
+    features1: Tensor
+    flows: Tensor
+    blend: Tensor
+    time: Tensor
+
+    @property
+    def time_map(self) -> Tensor:
+        """(B, 1, h, w) the time at every pixel."""
+        batch, _, height, width = self.features0.shape
+        return self.time[:, None, None, None].expand(batch, 1, height, width)
+
+
+def _matching(
+    features0: Tensor, features1: Tensor, flows: Tensor, radius: int
+) -> tuple[Tensor, Tensor]:
+    """Both frames' features warped by ``flows`` (B, 4, h, w: F_t0, F_t1) and the local cost
+    volume of the two warps (:func:`local_cost_volume`): the first warp (B, C, h, w) and the
+    costs (B, (2r + 1)^2, h, w)."""
+    warped0 = backward_warp(features0, flows[:, 0:2])
+    warped1 = backward_warp(features1, flows[:, 2:4])
+    cost = local_cost_volume(F.normalize(warped0, dim=1), F.normalize(warped1, dim=1), radius)
+    return warped0, cost
 
 
 def _upsample(tensor: Tensor, factor: int) -> Tensor:
