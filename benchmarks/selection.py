@@ -11,7 +11,9 @@ with the model's blending weight (the family's output while its kernels are cent
   flows' warps or of the candidate's, whichever is closer (an upper bound on any selector that
   chooses between the two motions at that granularity; not a method).
 
-Also the mean share of the learned flows the selector keeps. Items are those of
+Also the mean share of the learned flows the selector keeps. With ``--reversed`` every item is
+asked the other way round, the last frame first and t -> 1 - t: the same frame is wanted, so a
+model symmetric in time scores as it does forward. Items are those of
 ``benchmarks/candidates.py`` (clip windows at t = 1/3, 1/2, 2/3 and, with ``--middlebury``,
 Middlebury at t = 1/2). PSNR as :func:`sepconv.engine.evaluate.evaluate` scores it (uint8
 frames, the mean over items).
@@ -93,6 +95,9 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=640, help="clips downscaled to this")
     parser.add_argument("--blocks", type=int, nargs="+", default=[4, 16], help="oracle blocks")
     parser.add_argument("--middlebury", action="store_true", help="also Middlebury, t = 1/2")
+    parser.add_argument(
+        "--reversed", action="store_true", help="ask each item with its frames swapped, 1 - t"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if not args.clips and not args.middlebury:
@@ -114,21 +119,22 @@ def main() -> None:
     cells = scored_cells(args.clips, args.gaps, args.windows, args.max_side, args.middlebury)
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}; torch {header['torch']}")
-    print(f"# {args.weights}; {len(args.clips)} clips, long side <= {args.max_side}")
+    order = "; reversed (last frame first, 1 - t)" if args.reversed else ""
+    print(f"# {args.weights}; {len(args.clips)} clips, long side <= {args.max_side}{order}")
     results: dict[str, dict[str, float]] = {}
     for key, items in cells.items():
-        rows = [
-            item_scores(
-                model,
-                *(
-                    x if isinstance(x, np.ndarray) else load_rgb8(x)
-                    for x in (item.first, item.middle, item.last)
-                ),
-                cell_time(key),
-                args.blocks,
+        time = cell_time(key)
+        rows = []
+        for item in items:
+            first, truth, last = (
+                x if isinstance(x, np.ndarray) else load_rgb8(x)
+                for x in (item.first, item.middle, item.last)
             )
-            for item in items
-        ]
+            if args.reversed:
+                first, last, time_asked = last, first, 1.0 - time
+            else:
+                time_asked = time
+            rows.append(item_scores(model, first, truth, last, time_asked, args.blocks))
         results[key] = {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
     names = list(next(iter(results.values())))
     print("| | " + " | ".join(cells) + " |")
@@ -138,7 +144,12 @@ def main() -> None:
         row = " | ".join(f"{results[key][name]:.{digits}f}" for key in cells)
         print(f"| {name} | {row} |")
     if args.json:
-        report = {"environment": header, "weights": args.weights, "results": results}
+        report = {
+            "environment": header,
+            "weights": args.weights,
+            "reversed": args.reversed,
+            "results": results,
+        }
         args.json.write_text(json.dumps(report))
 
 

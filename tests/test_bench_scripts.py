@@ -121,3 +121,18 @@ def test_selection_oracle_bounds_both_motions(tmp_path: Path) -> None:
     assert scores["oracle per 1x1 block"] >= scores["oracle per 8x8 block"] >= alone
     assert 0.0 <= scores["kept share"] <= 1.0
     assert abs(scores["selection = warps"] - scores["candidate alone"]) < 1.5
+
+
+def test_selection_reversed_asks_the_other_way_round(tmp_path: Path) -> None:
+    """``--reversed`` swaps the frames (t -> 1 - t) and says so; on RubberWhale at t = 1/2 the
+    bundled model, close to symmetric in time, scores within 0.5 dB of the forward pass."""
+    pytest.importorskip("cv2")
+    forward_out, forward = _on_rubberwhale(tmp_path / "forward", "selection.py", "--blocks", "4")
+    stdout, report = _on_rubberwhale(
+        tmp_path / "back", "selection.py", "--blocks", "4", "--reversed"
+    )
+    assert "reversed" in stdout and "reversed" not in forward_out
+    assert report["reversed"] is True and forward["reversed"] is False
+    back, ahead = report["results"]["middlebury"], forward["results"]["middlebury"]
+    assert back["selection = warps"] != ahead["selection = warps"]
+    assert abs(back["selection = warps"] - ahead["selection = warps"]) < 0.5
