@@ -10,6 +10,7 @@ Data (Middlebury, triplets, photos, videos) is read from :data:`DATA`: ``$SEPCON
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -29,6 +30,21 @@ def missing_data(path: Path | str, option: str = "") -> str:
     return (
         f"{path} not found: {instead}set SEPCONV_DATA to the data folder "
         "(default ../shared/data beside the repository)"
+    )
+
+
+def add_ensemble_option(parser: argparse.ArgumentParser) -> None:
+    """``--ensemble N [N ...]``: a row per model and size, that many symmetric variants of the
+    pass averaged (the Interpolator's ``ensemble``; default 1 alone)."""
+    from sepconv.inference import ENSEMBLE_SIZES
+
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="+",
+        default=[1],
+        choices=ENSEMBLE_SIZES,
+        help="a row per model and size: that many symmetric variants averaged (default 1)",
     )
 
 

@@ -22,13 +22,12 @@ import json
 import sys
 from pathlib import Path
 
-from _common import DATA, environment
+from _common import DATA, add_ensemble_option, environment
 from rife_peer import RIFE_VERSIONS, rife_peers
 
 from sepconv.baselines import comparison_baselines
 from sepconv.engine.evaluate import evaluate
 from sepconv.errors import SepconvError
-from sepconv.inference import ENSEMBLE_SIZES
 
 
 def peers(
@@ -70,14 +69,7 @@ def main() -> None:
         choices=list(RIFE_VERSIONS),
         help="RIFE variants to score (default: all; none: a bare --rife)",
     )
-    parser.add_argument(
-        "--ensemble",
-        type=int,
-        nargs="+",
-        default=[1],
-        choices=ENSEMBLE_SIZES,
-        help="a row per bundled model and size: that many symmetric variants averaged",
-    )
+    add_ensemble_option(parser)
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     from sepconv.data.triplets import folder_triplets, middlebury_triplets, of_clips

@@ -38,13 +38,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, environment, missing_data
+from _common import DATA, add_ensemble_option, environment, missing_data
 from rife_peer import RIFE_VERSIONS, load_rife
 
 from sepconv.data.triplets import FrameTriplet
 from sepconv.engine.evaluate import EvalResult, evaluate
 from sepconv.flow import FlowSettings, backward_warp, dis_flows, flows_at_time
-from sepconv.inference import ENSEMBLE_SIZES
 
 #: ``predict(first, last, time) -> frame``: uint8 (H, W, 3) RGB frames, 0..255, and the time
 #: in (0, 1) of the frame to make (0: ``first``, 1: ``last``).
@@ -298,14 +297,7 @@ def main() -> None:
         help="also score each learned-motion model's learned flows and classic candidate "
         "alone, and print the flow it finds between a frame and itself",
     )
-    parser.add_argument(
-        "--ensemble",
-        type=int,
-        nargs="+",
-        default=[1],
-        choices=ENSEMBLE_SIZES,
-        help="a row per model and size: that many symmetric variants averaged (default 1)",
-    )
+    add_ensemble_option(parser)
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if any(gap < 1 for gap in args.gaps) or args.windows < 1:
