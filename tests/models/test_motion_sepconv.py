@@ -33,6 +33,7 @@ from sepconv.models.motion_sepconv import (
     flow_loss,
     mixed_warp,
     selection_loss,
+    time_symmetry_loss,
 )
 from sepconv.models.registry import config_from_dict, create_model
 
@@ -446,6 +447,48 @@ def test_training_pass_reaches_the_motion() -> None:
     prediction, _ = motion_only.training_forward(batch, backend="reference")
     prediction.mean().backward()
     assert motion_only.head[0].weight.grad is None
+
+
+class _LinearMotion:
+    """A motion symmetric in time by construction: a uniform motion ``shift`` (B, 2) from the
+    first frame to the last, split at t (F_t0 = -t d, F_t1 = (1 - t) d), the blend 1 - t, or
+    ``blend`` everywhere when given (then asymmetric unless it is 1/2)."""
+
+    def __init__(self, blend: float | None = None) -> None:
+        self.blend = blend
+
+    def estimate_motion(self, first, last, time) -> MotionOutput:
+        batch, _, height, width = first.shape
+        t = time_tensor(time, batch, first.device)[:, None, None, None]
+        shift = (last - first).mean(dim=(1, 2, 3))[:, None, None, None]
+        d = shift.expand(batch, 2, height, width) * 10.0
+        weight = 1.0 - t if self.blend is None else torch.full_like(t, self.blend)
+        return MotionOutput(
+            -t * d, (1.0 - t) * d, torch.logit(weight).expand(batch, 1, height, width)
+        )
+
+
+def test_time_symmetry_loss_is_zero_for_a_symmetric_motion_only() -> None:
+    first, last = _texture(16, 16), _texture(16, 16, seed=3)
+    time = torch.tensor([0.3])
+    for model, expected_zero in ((_LinearMotion(), True), (_LinearMotion(blend=0.7), False)):
+        motion = model.estimate_motion(first, last, time)
+        loss = float(time_symmetry_loss(model, motion, first, last, time, 16.0))
+        assert (loss < 1e-5) == expected_zero, loss
+    # A network's motion: finite, positive at initialisation, and it trains both passes.
+    torch.manual_seed(0)
+    config = {**TINY, "train_kernels": False, "symmetry_loss_weight": 1.0}
+    net = MotionSepConvNet(MotionSepConvConfig(**config))
+    batch = {"first": first, "last": last, "middle": first, "time": time}
+    _, with_symmetry = net.training_forward(batch, backend="reference")
+    plain = MotionSepConvNet(MotionSepConvConfig(**{**config, "symmetry_loss_weight": 0.0}))
+    plain.load_state_dict(net.state_dict())
+    _, without = plain.training_forward(batch, backend="reference")
+    assert float(with_symmetry.detach()) > float(without.detach())
+    with_symmetry.backward()
+    assert net.motion.estimators[0].out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="loss weights"):
+        MotionSepConvConfig(**{**TINY, "symmetry_loss_weight": -1.0})
 
 
 def test_flow_loss_is_zero_for_exact_flows_and_ignores_invalid_samples() -> None:

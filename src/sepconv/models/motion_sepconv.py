@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -93,6 +93,8 @@ class MotionSepConvConfig(FamilyConfig):
             (:func:`selection_loss`), with a classic candidate.
         blend_loss_weight: training only: weight of the L1 loss of the plain blend (with the
             kernels; and, with a classic candidate, of the learned flows' own plain blend).
+        symmetry_loss_weight: training only: weight of :func:`time_symmetry_loss`, the
+            motion against the motion asked the other way round (a second motion pass).
         train_kernels: training only: False trains the motion alone, on the plain blend
             (the kernel network is skipped, several times faster on a CPU: a first stage).
         kernel_normalization: always on (the blend is a normalised weighting).
@@ -109,6 +111,7 @@ class MotionSepConvConfig(FamilyConfig):
         "flow_loss_weight",
         "blend_loss_weight",
         "selector_loss_weight",
+        "symmetry_loss_weight",
         "train_kernels",
         "classic_finest_scale",
         "classic_max_side",
@@ -145,6 +148,7 @@ class MotionSepConvConfig(FamilyConfig):
     flow_loss_weight: float = 0.01
     blend_loss_weight: float = 0.5
     selector_loss_weight: float = 0.0
+    symmetry_loss_weight: float = 0.0
     train_kernels: bool = True
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -184,7 +188,13 @@ class MotionSepConvConfig(FamilyConfig):
             raise ValueError(f"warp_mode must be one of {', '.join(WARP_MODES)}")
         if self.flow_scale <= 0:
             raise ValueError(f"flow_scale must be positive, got {self.flow_scale}")
-        if min(self.flow_loss_weight, self.blend_loss_weight, self.selector_loss_weight) < 0:
+        weights = (
+            self.flow_loss_weight,
+            self.blend_loss_weight,
+            self.selector_loss_weight,
+            self.symmetry_loss_weight,
+        )
+        if min(weights) < 0:
             raise ValueError("loss weights must be >= 0")
 
     @property
@@ -366,6 +376,10 @@ class MotionSepConvNet(KernelSynthesisModel):
                 extra = extra + config.selector_loss_weight * selection_loss(
                     motion, learned.detach(), first, last, blend.detach(), target, mode
                 )
+        if config.symmetry_loss_weight > 0:
+            extra = extra + config.symmetry_loss_weight * time_symmetry_loss(
+                self, motion, first, last, batch.get("time"), config.flow_scale
+            )
         if config.flow_loss_weight > 0 and "flow_t0" in batch and "flow_valid" in batch:
             extra = extra + config.flow_loss_weight * flow_loss(
                 motion, batch["flow_t0"], batch["flow_t1"], batch["flow_valid"]
@@ -460,6 +474,39 @@ def selection_loss(
         weight = gain.abs()
         weight = weight / weight.mean().clamp_min(1e-8)
     return F.binary_cross_entropy_with_logits(logit, label, weight=weight.to(logit.dtype))
+
+
+def time_symmetry_loss(
+    model: Any,
+    motion: MotionOutput,
+    first: Tensor,
+    last: Tensor,
+    time: float | Tensor | None,
+    weight_scale: float,
+) -> Tensor:
+    """How far ``motion`` (at ``first``, ``last``, t) is from the motion asked the other way
+    round (``last`` first, at 1 - t), which wants the same frame: mean L1 (pixels) of F_t0
+    against the reversed F_t1 and of F_t1 against the reversed F_t0, plus ``weight_scale``
+    times the mean L1 of the blend weight against 1 - the reversed one and, with a classic
+    candidate, of the learned share against the reversed one. Zero for a model symmetric in
+    time; both passes get the gradient.
+
+    Args:
+        model: has ``estimate_motion(first, last, time) -> MotionOutput``.
+        motion: ``model.estimate_motion(first, last, time)``.
+        first, last: (B, 3, H, W) in [0, 1].
+        time: (B,) or a number in (0, 1); None for 1/2.
+        weight_scale: how many pixels of flow a whole blend weight counts as.
+    """
+    times = time_tensor(time, first.shape[0], first.device)
+    reverse = model.estimate_motion(last, first, 1.0 - times)
+    loss = (motion.flow_t0 - reverse.flow_t1).abs().mean()
+    loss = loss + (motion.flow_t1 - reverse.flow_t0).abs().mean()
+    weight = torch.sigmoid(motion.blend_logit)
+    loss = loss + weight_scale * (weight - (1.0 - torch.sigmoid(reverse.blend_logit))).abs().mean()
+    if motion.kept is not None and reverse.kept is not None:
+        loss = loss + weight_scale * (motion.kept - reverse.kept).abs().mean()
+    return loss
 
 
 def flow_loss(motion: MotionOutput, flow_t0: Tensor, flow_t1: Tensor, valid: Tensor) -> Tensor:
