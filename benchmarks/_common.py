@@ -48,6 +48,11 @@ def add_ensemble_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def ensemble_label(name: str, ensemble: int) -> str:
+    """A model's row name in a table with ``--ensemble`` rows: ``NAME --ensemble N`` (N > 1)."""
+    return name if ensemble == 1 else f"{name} --ensemble {ensemble}"
+
+
 def proc_status_bytes(field: str) -> int:
     """A size field of /proc/self/status (VmRSS, VmHWM...) in bytes."""
     with open("/proc/self/status") as status:

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from _common import DATA, add_ensemble_option, environment
+from _common import DATA, add_ensemble_option, ensemble_label, environment
 from rife_peer import RIFE_VERSIONS, rife_peers
 
 from sepconv.baselines import comparison_baselines
@@ -52,8 +52,7 @@ def peers(
             except SepconvError as error:
                 print(f"skipped: {spec.name} ({error})", file=sys.stderr)
                 break
-            name = spec.name if ensemble == 1 else f"{spec.name} --ensemble {ensemble}"
-            chosen.append((name, interpolator.interpolate))
+            chosen.append((ensemble_label(spec.name, ensemble), interpolator.interpolate))
     return chosen  # type: ignore[return-value]
 
 

@@ -38,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, add_ensemble_option, environment, missing_data
+from _common import DATA, add_ensemble_option, ensemble_label, environment, missing_data
 from rife_peer import RIFE_VERSIONS, load_rife
 
 from sepconv.data.triplets import FrameTriplet
@@ -174,7 +174,7 @@ def methods(
         model = load_weights(path).model
         takes_time = bool(getattr(model, "TAKES_TIME", False))
         for ensemble in ensembles:
-            label = name if ensemble == 1 else f"{name} --ensemble {ensemble}"
+            label = ensemble_label(name, ensemble)
             chosen.append((label, model_time_predictor(model, ensemble), takes_time))
         if parts and hasattr(model, "estimate_motion"):
             chosen += motion_parts(name, model)
