@@ -9,7 +9,9 @@ with the model's blending weight (the family's output while its kernels are cent
 * the learned flows alone, and the classic candidate alone;
 * an *oracle* per N x N block: the truth picks, in each block, the blend of the learned
   flows' warps or of the candidate's, whichever is closer (an upper bound on any selector that
-  chooses between the two motions at that granularity; not a method).
+  chooses between the two motions at that granularity; not a method);
+* an *agreement* chooser per N x N block, a classic cue without the truth: in each block, the
+  motion whose two warps (first frame and last) differ less (mean absolute difference).
 
 Also the mean share of the learned flows the selector keeps. With ``--reversed`` every item is
 asked the other way round, the last frame first and t -> 1 - t: the same frame is wanted, so a
@@ -48,6 +50,7 @@ def item_scores(
     import torch
     import torch.nn.functional as F  # noqa: N812
 
+    from sepconv.models.motion import backward_warp
     from sepconv.models.motion_sepconv import mixed_warp, warped_blend
 
     a, b = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0 for x in (first, last))
@@ -63,8 +66,15 @@ def item_scores(
             + (1 - weight)
             * mixed_warp(b, motion.learned[1], motion.candidate[1], motion.kept, mode),
         }
-        frames["learned flows alone"] = warped_blend(a, b, motion.learned, weight, mode)
-        frames["candidate alone"] = warped_blend(a, b, motion.candidate, weight, mode)
+        warps = {
+            name: (backward_warp(a, flows[0], mode), backward_warp(b, flows[1], mode))
+            for name, flows in (("learned", motion.learned), ("candidate", motion.candidate))
+        }
+        for name, label in (("learned", "learned flows alone"), ("candidate", "candidate alone")):
+            frames[label] = weight * warps[name][0] + (1 - weight) * warps[name][1]
+        disagreement = torch.cat(
+            [(first - last).abs().sum(1, keepdim=True) for first, last in warps.values()], dim=1
+        )
         quantised = {name: metrics.to_uint8(frame.clamp(0, 1)) for name, frame in frames.items()}
         learned = quantised["learned flows alone"].float()
         candidate = quantised["candidate alone"].float()
@@ -72,12 +82,13 @@ def item_scores(
             [((x - target) ** 2).sum(1, keepdim=True) for x in (learned, candidate)], dim=1
         )
         for size in blocks:
-            pooled = F.avg_pool2d(errors, size, ceil_mode=True)
-            pick = (pooled[:, :1] <= pooled[:, 1:]).float()
-            pick = F.interpolate(pick, scale_factor=float(size), mode="nearest")
-            pick = pick[..., : errors.shape[-2], : errors.shape[-1]]
-            oracle = pick * learned + (1 - pick) * candidate
-            quantised[f"oracle per {size}x{size} block"] = oracle.byte()
+            for label, costs in (("oracle", errors), ("agreement", disagreement)):
+                pooled = F.avg_pool2d(costs, size, ceil_mode=True)
+                pick = (pooled[:, :1] <= pooled[:, 1:]).float()
+                pick = F.interpolate(pick, scale_factor=float(size), mode="nearest")
+                pick = pick[..., : errors.shape[-2], : errors.shape[-1]]
+                chosen = pick * learned + (1 - pick) * candidate
+                quantised[f"{label} per {size}x{size} block"] = chosen.byte()
     scores = {
         name: metrics.psnr(truth, frame[0].permute(1, 2, 0).cpu().numpy())
         for name, frame in quantised.items()

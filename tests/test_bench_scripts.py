@@ -112,13 +112,16 @@ def test_candidates_scores_each_variant_of_the_classic_candidate(tmp_path: Path)
 def test_selection_oracle_bounds_both_motions(tmp_path: Path) -> None:
     """benchmarks/selection.py on Middlebury's RubberWhale with the bundled learned-motion
     model: the per-block oracle is at least as good as either motion alone (it picks the
-    better of the two in every block), and the smaller blocks at least as good as the larger."""
+    better of the two in every block) and as the agreement chooser, and the smaller blocks at
+    least as good as the larger."""
     pytest.importorskip("cv2")
     stdout, report = _on_rubberwhale(tmp_path, "selection.py", "--blocks", "1", "8")
     assert stdout.count("| oracle per 8x8 block |") == 1
     scores = report["results"]["middlebury"]
     alone = max(scores["learned flows alone"], scores["candidate alone"])
     assert scores["oracle per 1x1 block"] >= scores["oracle per 8x8 block"] >= alone
+    # The agreement chooser picks between the same two blends without the truth.
+    assert scores["oracle per 8x8 block"] >= scores["agreement per 8x8 block"]
     assert 0.0 <= scores["kept share"] <= 1.0
     assert abs(scores["selection = warps"] - scores["candidate alone"]) < 1.5
 

@@ -491,6 +491,73 @@ def test_time_symmetry_loss_is_zero_for_a_symmetric_motion_only() -> None:
         MotionSepConvConfig(**{**TINY, "symmetry_loss_weight": -1.0})
 
 
+def _randomised_outputs(estimator: MotionEstimator, seed: int) -> MotionEstimator:
+    """The estimator with random output layers (they start at zero: a near-symmetric start)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in estimator.modules():
+            if isinstance(module, torch.nn.Conv2d) and not module.weight.any():
+                module.weight.copy_(0.3 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
+    return estimator.eval()
+
+
+@pytest.mark.parametrize("classic", [False, True])
+def test_time_symmetric_estimator_gives_the_same_motion_asked_the_other_way_round(
+    classic: bool,
+) -> None:
+    first, last = _texture(32, 64), _texture(32, 64, seed=7)
+    time = torch.tensor([0.3])
+    settings = FlowSettings(finest_scale=0, halfway="splat") if classic else None
+    outputs = {}
+    for symmetric in (False, True):
+        torch.manual_seed(0)
+        estimator = MotionEstimator(
+            (4, 4, 6),
+            (8, 8, 8),
+            coarse_radius=1,
+            fine_radius=1,
+            classic=settings,
+            classic_max_side=64,
+            refiner_width=8 if classic else 0,
+            time_symmetric=symmetric,
+        )
+        estimator = _randomised_outputs(estimator, seed=1)
+        with torch.no_grad():
+            outputs[symmetric] = (estimator(first, last, time), estimator(last, first, 1 - time))
+    for symmetric, (asked, reversed_) in outputs.items():
+        gap = max(
+            float((asked.flow_t0 - reversed_.flow_t1).abs().max()),
+            float((asked.flow_t1 - reversed_.flow_t0).abs().max()),
+            float((asked.blend_logit + reversed_.blend_logit).abs().max()),
+        )
+        if classic:
+            keep_gap = float((asked.kept - reversed_.kept).abs().max())
+            gap = max(gap, keep_gap)
+        # Exact by construction (float rounding), and far from it for the plain estimator.
+        assert (gap < 1e-4) == symmetric, (symmetric, gap)
+    # The same parameters: a file trained without it loads with it.
+    plain = MotionEstimator((4, 4, 6), (8, 8, 8), coarse_radius=1, fine_radius=1)
+    both = MotionEstimator(
+        (4, 4, 6), (8, 8, 8), coarse_radius=1, fine_radius=1, time_symmetric=True
+    )
+    both.load_state_dict(plain.state_dict())
+    output = both(first, last, time)
+    assert output.flow_t0.shape == (1, 2, 32, 64) and len(output.levels) == 3
+
+
+def test_time_symmetric_model_trains_and_reconfigures() -> None:
+    torch.manual_seed(0)
+    config = MotionSepConvConfig(**{**TINY, "train_kernels": False, "time_symmetric": True})
+    net = MotionSepConvNet(config)
+    first, last = _texture(32, 32), _texture(32, 32, seed=3)
+    batch = {"first": first, "last": last, "middle": first, "time": torch.tensor([0.25])}
+    prediction, extra = net.training_forward(batch, backend="reference")
+    ((prediction - last).abs().mean() + extra).backward()
+    assert net.motion.estimators[-1].out.weight.grad.abs().sum() > 0
+    assert "time_symmetric" in MotionSepConvConfig.PRIOR_FIELDS
+
+
 def test_flow_loss_is_zero_for_exact_flows_and_ignores_invalid_samples() -> None:
     estimator = MotionEstimator((4, 4, 6), (8, 8, 8), coarse_radius=1, fine_radius=1)
     output = estimator(_texture(32, 32), _texture(32, 32, seed=5), torch.tensor([0.5]))

@@ -437,6 +437,12 @@ class MotionEstimator(nn.Module):
         selector_width: channels of the candidate selector.
         refiner_width: channels of the candidate refiner (:class:`CandidateRefiner`), or 0
             for none; only with a classic candidate.
+        time_symmetric: symmetric in time by construction: every level (and the selector and
+            refiner) runs on both orders of the frames in one batch, the first frame first at
+            t and the last frame first at 1 - t, and each update is the mean of the two
+            (:func:`merged_flows`, :func:`merged_logits`). Asked the other way round, the
+            estimator then gives the same motion, swapped, up to the classic candidate's own
+            asymmetry; it costs about twice the estimator's arithmetic (not the candidate's).
     """
 
     def __init__(
@@ -451,8 +457,10 @@ class MotionEstimator(nn.Module):
         selector_width: int = 32,
         classic_max_side: int = 0,
         refiner_width: int = 0,
+        time_symmetric: bool = False,
     ) -> None:
         super().__init__()
+        self.time_symmetric = time_symmetric
         if len(feature_widths) != 3 or len(estimator_widths) != 3:
             raise ValueError("the motion estimator has three levels (1/16, 1/8, 1/4)")
         self.pyramid = FeaturePyramid(tuple(feature_widths))
@@ -515,11 +523,20 @@ class MotionEstimator(nn.Module):
             padding = [0, pad_right, 0, pad_bottom]
             first = F.pad(first, padding, mode="replicate")
             last = F.pad(last, padding, mode="replicate")
-        batch = first.shape[0]
+        frames = first.shape[0]
         both = self.pyramid(torch.cat([first, last], dim=0))
-        pyramid0 = [level[:batch] for level in reversed(both)]  # 1/16, 1/8, 1/4
-        pyramid1 = [level[batch:] for level in reversed(both)]
+        pyramid0 = [level[:frames] for level in reversed(both)]  # 1/16, 1/8, 1/4
+        pyramid1 = [level[frames:] for level in reversed(both)]
         t = time.to(first.dtype)
+        symmetric = self.time_symmetric
+        if symmetric:
+            # Both orders in one batch: the first half as asked, the second the other way round.
+            pyramid0, pyramid1 = (
+                [torch.cat([a, b]) for a, b in zip(pyramid0, pyramid1, strict=True)],
+                [torch.cat([b, a]) for a, b in zip(pyramid0, pyramid1, strict=True)],
+            )
+            t = torch.cat([t, 1.0 - t])
+        batch = pyramid0[0].shape[0]
         flow_t0 = flow_t1 = blend = None
         levels: list[tuple[Tensor, Tensor]] = []
         scale = 16
@@ -563,12 +580,15 @@ class MotionEstimator(nn.Module):
             flow_t0 = flow_t0 - t[:, None, None, None] * motion + update[:, 0:2]
             flow_t1 = flow_t1 + (1.0 - t)[:, None, None, None] * motion + update[:, 2:4]
             blend = blend + update[:, 4:5]
-            levels.append((flow_t0 * scale, flow_t1 * scale))
+            if symmetric:
+                flow_t0, flow_t1 = merged_flows(flow_t0, flow_t1)
+                blend = merged_logits(blend, -1.0)
+            levels.append((flow_t0[:frames] * scale, flow_t1[:frames] * scale))
             scale //= 2
         assert flow_t0 is not None and flow_t1 is not None and blend is not None
         factor = 4  # the finest level is at 1/4
-        full_t0 = factor * _upsample(flow_t0, factor)
-        full_t1 = factor * _upsample(flow_t1, factor)
+        full_t0 = factor * _upsample(flow_t0[:frames], factor)
+        full_t1 = factor * _upsample(flow_t1[:frames], factor)
         kept = learned = candidate_flows = kept_logit = None
         crop = (slice(None), slice(None), slice(0, height), slice(0, width))
         if self.selector is not None and self.classic is not None:
@@ -577,28 +597,35 @@ class MotionEstimator(nn.Module):
             padded_size = first.shape[-2:]
             candidate = scaled_candidate(first, last, time, self.classic, self.classic_max_side)
             quarter = resize_flows(candidate, flow_t0.shape[-2:])
+            if symmetric:  # the other order's candidate: the same flows, swapped
+                quarter = torch.cat([quarter, swapped_flows(quarter)])
             correction = None
             level = _QuarterLevel(
                 pyramid0[-1], pyramid1[-1], torch.cat([flow_t0, flow_t1], dim=1), blend, t
             )
             if self.refiner is not None:
                 correction = self._refine(level, quarter)
+                if symmetric:
+                    correction = torch.cat(merged_flows(correction[:, 0:2], correction[:, 2:4]), 1)
                 quarter = quarter + correction
-                levels.append((quarter[:, 0:2] * factor, quarter[:, 2:4] * factor))
+                levels.append((quarter[:frames, 0:2] * factor, quarter[:frames, 2:4] * factor))
             kept_logit, blend_update = self._select(level, quarter)
-            blend = blend + blend_update
+            if symmetric:
+                kept_logit = merged_logits(kept_logit, 1.0)[:frames]
+                blend_update = merged_logits(blend_update, -1.0)
+            blend = (blend + blend_update)[:frames]
             keep = torch.sigmoid(kept_logit)
-            flow_t0 = keep * flow_t0 + (1.0 - keep) * quarter[:, 0:2]
-            flow_t1 = keep * flow_t1 + (1.0 - keep) * quarter[:, 2:4]
+            flow_t0 = keep * flow_t0[:frames] + (1.0 - keep) * quarter[:frames, 0:2]
+            flow_t1 = keep * flow_t1[:frames] + (1.0 - keep) * quarter[:frames, 2:4]
             levels.append((flow_t0 * factor, flow_t1 * factor))
             kept = _upsample(keep, factor)
             candidate = resize_flows(candidate, padded_size)
             if correction is not None:
-                candidate = candidate + factor * _upsample(correction, factor)
+                candidate = candidate + factor * _upsample(correction[:frames], factor)
             candidate_flows = (candidate[:, 0:2][crop], candidate[:, 2:4][crop])
             full_t0 = kept * full_t0 + (1.0 - kept) * candidate[:, 0:2]
             full_t1 = kept * full_t1 + (1.0 - kept) * candidate[:, 2:4]
-        full_blend = _upsample(blend, factor)
+        full_blend = _upsample(blend[:frames], factor)
         return MotionOutput(
             full_t0[crop],
             full_t1[crop],
@@ -678,6 +705,39 @@ def _matching(
     warped1 = backward_warp(features1, flows[:, 2:4])
     cost = local_cost_volume(F.normalize(warped0, dim=1), F.normalize(warped1, dim=1), radius)
     return warped0, cost
+
+
+def swapped_flows(flows: Tensor) -> Tensor:
+    """(B, 4, h, w) F_t0, F_t1 -> F_t1, F_t0: the same motion asked last frame first."""
+    return torch.cat([flows[:, 2:4], flows[:, 0:2]], dim=1)
+
+
+def merged_flows(flow_t0: Tensor, flow_t1: Tensor) -> tuple[Tensor, Tensor]:
+    """Both orders' flows made one motion, symmetric in time.
+
+    Args:
+        flow_t0, flow_t1: (2B, 2, h, w): the first B asked as given (first frame first, at
+            t), the other B the other way round (last frame first, at 1 - t).
+    Returns:
+        (F_t0, F_t1), each (2B, 2, h, w): the first half's F_t0 is the mean of its own F_t0
+        and the second half's F_t1 (both lead to the first frame), and so on; the second half
+        is the first swapped, so each half is exactly the other asked the other way round.
+    """
+    own0, other0 = flow_t0.chunk(2)
+    own1, other1 = flow_t1.chunk(2)
+    to_first = 0.5 * (own0 + other1)
+    to_last = 0.5 * (own1 + other0)
+    return torch.cat([to_first, to_last]), torch.cat([to_last, to_first])
+
+
+def merged_logits(logits: Tensor, sign: float) -> Tensor:
+    """Both orders' per-pixel logits (2B, 1, h, w; halves as in :func:`merged_flows`) made
+    one: ``sign`` -1 for a logit of the first frame's weight (the other order's first frame
+    is the last: its weight is 1 - this one's, its logit the negation), +1 for one that does
+    not depend on the order (the learned flows' share)."""
+    own, other = logits.chunk(2)
+    merged = 0.5 * (own + sign * other)
+    return torch.cat([merged, sign * merged])
 
 
 def _upsample(tensor: Tensor, factor: int) -> Tensor:

@@ -95,6 +95,10 @@ class MotionSepConvConfig(FamilyConfig):
             kernels; and, with a classic candidate, of the learned flows' own plain blend).
         symmetry_loss_weight: training only: weight of :func:`time_symmetry_loss`, the
             motion against the motion asked the other way round (a second motion pass).
+        time_symmetric: the motion estimator symmetric in time by construction (both orders
+            of the frames in one batch, their updates averaged at every level; about twice
+            the estimator's arithmetic): asked last frame first at 1 - t, the model then makes
+            the same frame, up to the classic candidate's own asymmetry.
         train_kernels: training only: False trains the motion alone, on the plain blend
             (the kernel network is skipped, several times faster on a CPU: a first stage).
         kernel_normalization: always on (the blend is a normalised weighting).
@@ -112,6 +116,7 @@ class MotionSepConvConfig(FamilyConfig):
         "blend_loss_weight",
         "selector_loss_weight",
         "symmetry_loss_weight",
+        "time_symmetric",
         "train_kernels",
         "classic_finest_scale",
         "classic_max_side",
@@ -149,6 +154,7 @@ class MotionSepConvConfig(FamilyConfig):
     blend_loss_weight: float = 0.5
     selector_loss_weight: float = 0.0
     symmetry_loss_weight: float = 0.0
+    time_symmetric: bool = False
     train_kernels: bool = True
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -239,6 +245,7 @@ class MotionSepConvNet(KernelSynthesisModel):
             selector_width=self.config.selector_width,
             classic_max_side=self.config.classic_max_side,
             refiner_width=self.config.refiner_width,
+            time_symmetric=self.config.time_symmetric,
         )
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
