@@ -46,12 +46,13 @@ def peers(
     for spec in REGISTRY:
         if spec.source != "bundled":
             continue
+        try:  # the weights are read once; each ensemble size wraps the same network
+            model = Interpolator.from_weights(spec.name, device="cpu").model
+        except SepconvError as error:
+            print(f"skipped: {spec.name} ({error})", file=sys.stderr)
+            continue
         for ensemble in ensembles:
-            try:
-                interpolator = Interpolator.from_weights(spec.name, device="cpu", ensemble=ensemble)
-            except SepconvError as error:
-                print(f"skipped: {spec.name} ({error})", file=sys.stderr)
-                break
+            interpolator = Interpolator(model, device="cpu", ensemble=ensemble)
             chosen.append((ensemble_label(spec.name, ensemble), interpolator.interpolate))
     return chosen  # type: ignore[return-value]
 
