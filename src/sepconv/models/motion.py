@@ -193,7 +193,7 @@ def bilateral_cost_volume(
                     reach + dy - ay : reach + dy - ay + height,
                     reach + dx - ax : reach + dx - ax + width,
                 ]
-                costs.append((first * last).sum(dim=0))
+                costs.append(torch.linalg.vecdot(first, last, dim=0))  # no product temporary
         samples.append(torch.stack(costs))
     return torch.stack(samples)
 
@@ -219,7 +219,8 @@ def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
             window = padded[
                 ..., radius + dy : radius + dy + height, radius + dx : radius + dx + width
             ]
-            costs.append((warped0 * window).sum(dim=1))
+            # vecdot, not (a * b).sum(): no (B, C, h, w) product is allocated per shift.
+            costs.append(torch.linalg.vecdot(warped0, window, dim=1))
     return torch.stack(costs, dim=1)
 
 
