@@ -546,6 +546,42 @@ def test_time_symmetric_estimator_gives_the_same_motion_asked_the_other_way_roun
     assert output.flow_t0.shape == (1, 2, 32, 64) and len(output.levels) == 3
 
 
+@pytest.mark.parametrize("symmetric_levels", [1, 2])
+def test_partly_symmetric_estimator_is_symmetric_on_its_coarse_levels_only(
+    symmetric_levels: int,
+) -> None:
+    first, last = _texture(32, 64), _texture(32, 64, seed=7)
+    time = torch.tensor([0.3])
+    torch.manual_seed(0)
+    estimator = MotionEstimator(
+        (4, 4, 6),
+        (8, 8, 8),
+        coarse_radius=1,
+        fine_radius=1,
+        classic=FlowSettings(finest_scale=0, halfway="splat"),
+        classic_max_side=64,
+        refiner_width=8,
+        time_symmetric=True,
+        symmetric_levels=symmetric_levels,
+    )
+    estimator = _randomised_outputs(estimator, seed=1)
+    with torch.no_grad():
+        asked, reversed_ = estimator(first, last, time), estimator(last, first, 1 - time)
+    gaps = [
+        max(float((a0 - r1).abs().max()), float((a1 - r0).abs().max()))
+        for (a0, a1), (r0, r1) in zip(asked.levels, reversed_.levels, strict=True)
+    ]
+    # The symmetric levels match exactly (float rounding); the finer ones run once, as asked.
+    assert max(gaps[:symmetric_levels]) < 1e-4, gaps
+    assert min(gaps[symmetric_levels:]) > 1e-3, gaps
+    assert asked.flow_t0.shape == (1, 2, 32, 64) and asked.kept.shape == (1, 1, 32, 64)
+    with pytest.raises(ValueError, match="symmetric_levels"):
+        MotionEstimator((4, 4, 6), (8, 8, 8), time_symmetric=True, symmetric_levels=4)
+    with pytest.raises(ValueError, match="symmetric_levels"):
+        MotionSepConvConfig(**{**TINY, "symmetric_levels": 0})
+    assert "symmetric_levels" in MotionSepConvConfig.PRIOR_FIELDS
+
+
 def test_time_symmetric_model_trains_and_reconfigures() -> None:
     torch.manual_seed(0)
     config = MotionSepConvConfig(**{**TINY, "train_kernels": False, "time_symmetric": True})

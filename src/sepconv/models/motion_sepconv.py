@@ -99,6 +99,9 @@ class MotionSepConvConfig(FamilyConfig):
             of the frames in one batch, their updates averaged at every level; about twice
             the estimator's arithmetic): asked last frame first at 1 - t, the model then makes
             the same frame, up to the classic candidate's own asymmetry.
+        symmetric_levels: with ``time_symmetric``, the levels (coarsest first, 1-3) that run
+            on both orders; below 3 the finer levels, the selector and the refiner run on the
+            asked order only (cheaper, not exactly symmetric).
         train_kernels: training only: False trains the motion alone, on the plain blend
             (the kernel network is skipped, several times faster on a CPU: a first stage).
         kernel_normalization: always on (the blend is a normalised weighting).
@@ -117,6 +120,7 @@ class MotionSepConvConfig(FamilyConfig):
         "selector_loss_weight",
         "symmetry_loss_weight",
         "time_symmetric",
+        "symmetric_levels",
         "train_kernels",
         "classic_finest_scale",
         "classic_max_side",
@@ -155,6 +159,7 @@ class MotionSepConvConfig(FamilyConfig):
     selector_loss_weight: float = 0.0
     symmetry_loss_weight: float = 0.0
     time_symmetric: bool = False
+    symmetric_levels: int = 3
     train_kernels: bool = True
     kernel_normalization: bool = True
     input_normalization: bool = False
@@ -202,6 +207,8 @@ class MotionSepConvConfig(FamilyConfig):
         )
         if min(weights) < 0:
             raise ValueError("loss weights must be >= 0")
+        if self.symmetric_levels not in (1, 2, 3):
+            raise ValueError(f"symmetric_levels must be 1, 2 or 3, got {self.symmetric_levels}")
 
     @property
     def stride(self) -> int:
@@ -246,6 +253,7 @@ class MotionSepConvNet(KernelSynthesisModel):
             classic_max_side=self.config.classic_max_side,
             refiner_width=self.config.refiner_width,
             time_symmetric=self.config.time_symmetric,
+            symmetric_levels=self.config.symmetric_levels,
         )
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
