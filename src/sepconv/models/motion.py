@@ -627,12 +627,16 @@ class MotionEstimator(nn.Module):
                 levels.append((quarter[:frames, 0:2] * factor, quarter[:frames, 2:4] * factor))
             kept_logit, blend_update = self._select(level, quarter)
             if symmetric:
-                kept_logit = merged_logits(kept_logit, 1.0)[:frames]
+                kept_logit = merged_logits(kept_logit, 1.0)
                 blend_update = merged_logits(blend_update, -1.0)
+            # A symmetric batch's halves agree now: keep the asked one (a no-op otherwise).
+            flow_t0, flow_t1, quarter, kept_logit = (
+                tensor[:frames] for tensor in (flow_t0, flow_t1, quarter, kept_logit)
+            )
             blend = (blend + blend_update)[:frames]
             keep = torch.sigmoid(kept_logit)
-            flow_t0 = keep * flow_t0[:frames] + (1.0 - keep) * quarter[:frames, 0:2]
-            flow_t1 = keep * flow_t1[:frames] + (1.0 - keep) * quarter[:frames, 2:4]
+            flow_t0 = keep * flow_t0 + (1.0 - keep) * quarter[:, 0:2]
+            flow_t1 = keep * flow_t1 + (1.0 - keep) * quarter[:, 2:4]
             levels.append((flow_t0 * factor, flow_t1 * factor))
             kept = _upsample(keep, factor)
             candidate = resize_flows(candidate, padded_size)
