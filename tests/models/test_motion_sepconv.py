@@ -502,29 +502,37 @@ def _randomised_outputs(estimator: MotionEstimator, seed: int) -> MotionEstimato
     return estimator.eval()
 
 
+def _asked_both_ways(classic: bool, **options: bool | int) -> tuple[MotionOutput, MotionOutput]:
+    """A tiny estimator with random outputs on a 32 x 64 pair, asked at t = 0.3 and the other
+    way round (last frame first, 1 - t)."""
+    first, last = _texture(32, 64), _texture(32, 64, seed=7)
+    time = torch.tensor([0.3])
+    torch.manual_seed(0)
+    estimator = MotionEstimator(
+        (4, 4, 6),
+        (8, 8, 8),
+        coarse_radius=1,
+        fine_radius=1,
+        classic=FlowSettings(finest_scale=0, halfway="splat") if classic else None,
+        classic_max_side=64,
+        refiner_width=8 if classic else 0,
+        **options,
+    )
+    estimator = _randomised_outputs(estimator, seed=1)
+    with torch.no_grad():
+        return estimator(first, last, time), estimator(last, first, 1 - time)
+
+
 @pytest.mark.parametrize("classic", [False, True])
 def test_time_symmetric_estimator_gives_the_same_motion_asked_the_other_way_round(
     classic: bool,
 ) -> None:
     first, last = _texture(32, 64), _texture(32, 64, seed=7)
     time = torch.tensor([0.3])
-    settings = FlowSettings(finest_scale=0, halfway="splat") if classic else None
-    outputs = {}
-    for symmetric in (False, True):
-        torch.manual_seed(0)
-        estimator = MotionEstimator(
-            (4, 4, 6),
-            (8, 8, 8),
-            coarse_radius=1,
-            fine_radius=1,
-            classic=settings,
-            classic_max_side=64,
-            refiner_width=8 if classic else 0,
-            time_symmetric=symmetric,
-        )
-        estimator = _randomised_outputs(estimator, seed=1)
-        with torch.no_grad():
-            outputs[symmetric] = (estimator(first, last, time), estimator(last, first, 1 - time))
+    outputs = {
+        symmetric: _asked_both_ways(classic, time_symmetric=symmetric)
+        for symmetric in (False, True)
+    }
     for symmetric, (asked, reversed_) in outputs.items():
         gap = max(
             float((asked.flow_t0 - reversed_.flow_t1).abs().max()),
@@ -550,23 +558,9 @@ def test_time_symmetric_estimator_gives_the_same_motion_asked_the_other_way_roun
 def test_partly_symmetric_estimator_is_symmetric_on_its_coarse_levels_only(
     symmetric_levels: int,
 ) -> None:
-    first, last = _texture(32, 64), _texture(32, 64, seed=7)
-    time = torch.tensor([0.3])
-    torch.manual_seed(0)
-    estimator = MotionEstimator(
-        (4, 4, 6),
-        (8, 8, 8),
-        coarse_radius=1,
-        fine_radius=1,
-        classic=FlowSettings(finest_scale=0, halfway="splat"),
-        classic_max_side=64,
-        refiner_width=8,
-        time_symmetric=True,
-        symmetric_levels=symmetric_levels,
+    asked, reversed_ = _asked_both_ways(
+        True, time_symmetric=True, symmetric_levels=symmetric_levels
     )
-    estimator = _randomised_outputs(estimator, seed=1)
-    with torch.no_grad():
-        asked, reversed_ = estimator(first, last, time), estimator(last, first, 1 - time)
     gaps = [
         max(float((a0 - r1).abs().max()), float((a1 - r0).abs().max()))
         for (a0, a1), (r0, r1) in zip(asked.levels, reversed_.levels, strict=True)
