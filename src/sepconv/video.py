@@ -609,8 +609,11 @@ def _display_matrix(frame: Any) -> tuple[int, ...] | None:
     """The frame's display matrix (rotation/flip of phone videos), as FFmpeg's 9 int32s."""
     import struct
 
-    for side_data in getattr(frame, "side_data", ()):
-        if getattr(side_data.type, "name", "") == "DISPLAYMATRIX":
+    container = getattr(frame, "side_data", None) or ()
+    # PyAV >= 18 makes the container a mapping from type to side data; earlier ones iterate it.
+    entries = container.values() if hasattr(container, "values") else container
+    for side_data in entries:
+        if getattr(getattr(side_data, "type", None), "name", "") == "DISPLAYMATRIX":
             data = bytes(side_data)
             if len(data) == 36:
                 return struct.unpack("<9i", data)
