@@ -637,11 +637,12 @@ def test_kernels_that_add_nothing_are_skipped_exactly() -> None:
         assert net.blend_synthesis(inputs) is None
 
 
-def test_tiles_match_the_whole_frame_while_kernels_ignore_context() -> None:
+@pytest.mark.parametrize("kernel_resolution", [1, 2])
+def test_tiles_match_the_whole_frame_while_kernels_ignore_context(kernel_resolution: int) -> None:
     # Kernels from the head's bias alone (zero weights) do not depend on context, so tiling
     # (motion on the whole frame, only the kernel network tiled) must give the whole frame.
     torch.manual_seed(0)
-    net = MotionSepConvNet(MotionSepConvConfig(**TINY))
+    net = MotionSepConvNet(MotionSepConvConfig(**TINY, kernel_resolution=kernel_resolution))
     with torch.no_grad():
         net.head[0].bias.normal_(0.0, 0.05)
     first, last = _texture(150, 200), _texture(150, 200, seed=6)
@@ -650,6 +651,39 @@ def test_tiles_match_the_whole_frame_while_kernels_ignore_context() -> None:
         first, last, 0.4
     )
     assert torch.allclose(whole, tiled, atol=1e-5)
+
+
+def test_low_resolution_kernels_cover_every_pixel_and_train() -> None:
+    """``kernel_resolution = 2``: the U-Net sees half-size inputs, the kernels come back at
+    every pixel (a zero head still gives the plain blend, on a size the Interpolator pads),
+    and a kernel-stage training pass reaches the kernel head."""
+    torch.manual_seed(0)
+    config = MotionSepConvConfig(**{**TINY, "kernel_resolution": 2})
+    assert config.stride == 2 * MotionSepConvConfig(**TINY).stride
+    net = MotionSepConvNet(config).eval()
+    seen: list[tuple[int, ...]] = []
+    hook = net.encoders[0].register_forward_hook(lambda _m, args, _o: seen.append(args[0].shape))
+    first, last = _texture(64, 96), _texture(64, 96, seed=6)
+    with torch.no_grad():
+        inputs = net.prepare(first, last, 0.4)
+        kernels = net.kernels_for(inputs)
+        plain = inputs["blend"] * inputs["first"] + (1 - inputs["blend"]) * inputs["second"]
+        through_kernels = net.synthesize(inputs["first"], inputs["second"], kernels)
+    hook.remove()
+    assert seen[0][-2:] == (32, 48)
+    assert kernels.vertical1.shape == (1, config.kernel_size, 64, 96)
+    torch.testing.assert_close(through_kernels, plain, atol=1e-5, rtol=0)
+    odd = Interpolator(net, device="cpu").interpolate_tensor(_texture(37, 53), _texture(37, 53, 2))
+    assert odd.shape == (1, 3, 37, 53)
+
+    net.train()
+    batch = {"first": first, "last": last, "middle": first, "time": torch.tensor([0.5])}
+    prediction, extra = net.training_forward(batch, backend="reference")
+    ((prediction - last).abs().mean() + extra).backward()
+    assert net.head[0].weight.grad.abs().sum() > 0
+    assert "kernel_resolution" in MotionSepConvConfig.PRIOR_FIELDS
+    with pytest.raises(ValueError, match="kernel_resolution"):
+        MotionSepConvConfig(**{**TINY, "kernel_resolution": 3})
 
 
 def test_bfloat16_precision_runs_close_to_float32() -> None:

@@ -65,6 +65,10 @@ class MotionSepConvConfig(FamilyConfig):
     Attributes:
         kernel_size: taps of each 1D kernel applied to the warps (odd).
         widths: channels of the kernel U-Net's levels, full resolution first.
+        kernel_resolution: the kernel U-Net runs on its inputs average-pooled by this factor
+            (1, 2 or 4), and its kernels are upsampled (bilinear) to full resolution before
+            the local convolutions: about the square of it cheaper, and each kernel varies
+            smoothly over a factor-wide neighbourhood.
         feature_widths, estimator_widths, coarse_radius, coarse_step, fine_radius,
             finest_radius: the motion
             estimator's (:class:`~sepconv.models.motion.MotionEstimator`).
@@ -122,6 +126,8 @@ class MotionSepConvConfig(FamilyConfig):
         "time_symmetric",
         "symmetric_levels",
         "train_kernels",
+        # No shapes change; meant for kernels not trained yet (the head all zeros).
+        "kernel_resolution",
         "classic_finest_scale",
         "classic_max_side",
         "classic_halfway",
@@ -138,6 +144,7 @@ class MotionSepConvConfig(FamilyConfig):
 
     kernel_size: int = 11
     widths: tuple[int, ...] = field(default=(16, 32, 64, 96))
+    kernel_resolution: int = 1
     feature_widths: tuple[int, ...] = field(default=(24, 32, 48))
     estimator_widths: tuple[int, ...] = field(default=(96, 64, 48))
     coarse_radius: int = 4
@@ -209,11 +216,13 @@ class MotionSepConvConfig(FamilyConfig):
             raise ValueError("loss weights must be >= 0")
         if self.symmetric_levels not in (1, 2, 3):
             raise ValueError(f"symmetric_levels must be 1, 2 or 3, got {self.symmetric_levels}")
+        if self.kernel_resolution not in (1, 2, 4):
+            raise ValueError(f"kernel_resolution must be 1, 2 or 4, got {self.kernel_resolution}")
 
     @property
     def stride(self) -> int:
         """Spatial sizes the kernel network takes are multiples of this."""
-        return 2 ** (len(self.widths) - 1)
+        return 2 ** (len(self.widths) - 1) * self.kernel_resolution
 
     @property
     def classic_settings(self) -> FlowSettings | None:
@@ -317,7 +326,8 @@ class MotionSepConvNet(KernelSynthesisModel):
     def kernels_for(
         self, inputs: Mapping[str, Tensor], statistics: tuple[Tensor, Tensor] | None = None
     ) -> Kernels:
-        """Kernels (each (B, K, H, W)) for (a tile of) :meth:`prepare`'s output."""
+        """Kernels (each (B, K, H, W)) for (a tile of) :meth:`prepare`'s output (the U-Net at
+        1 / ``config.kernel_resolution`` of its size, the kernels upsampled to it)."""
         del statistics  # no input normalisation in this family
         check_canvas(inputs["flow"], self.config.stride)
         dtype = self.head[0].weight.dtype
@@ -333,8 +343,15 @@ class MotionSepConvNet(KernelSynthesisModel):
         )
         if self.head[0].weight.is_contiguous(memory_format=torch.channels_last):
             guide = guide.contiguous(memory_format=torch.channels_last)
+        factor = self.config.kernel_resolution
+        if factor > 1:
+            guide = F.avg_pool2d(guide, factor)
         features = run_unet(guide, self.encoders, self.reducers, self.decoders)
         taps = self.head(features)
+        if factor > 1:
+            taps = F.interpolate(
+                taps, scale_factor=float(factor), mode="bilinear", align_corners=False
+            )
         centre = torch.zeros(self.kernel_size, dtype=taps.dtype, device=taps.device)
         centre[self.kernel_size // 2] = 1.0
         vertical1, horizontal1, vertical2, horizontal2 = (
