@@ -112,7 +112,9 @@ def motion_parts(name: str, model) -> list[tuple[str, TimePredictor, bool]]:
     Interpolator with the model's own blend weights: its learned flows, and the classic
     candidate (DIS as its config sets it, :func:`sepconv.models.motion.classic_candidate`).
     The selector is forced to keep all of one (a model trained without a candidate gets one
-    added, as ``ADDED_FIELDS`` allows, then forced)."""
+    added, as ``ADDED_FIELDS`` allows, then forced). A model with trained kernels also gets
+    its plain blend: the same motion with the kernel head zeroed (centre taps), which is what
+    the kernels add over."""
     from dataclasses import replace
 
     import torch
@@ -127,6 +129,13 @@ def motion_parts(name: str, model) -> list[tuple[str, TimePredictor, bool]]:
             variant.motion.selector.out.weight[0].zero_()
             variant.motion.selector.out.bias[0] = keep_logit
         parts.append((f"{name}: {label}", model_time_predictor(variant), True))
+    if any(bool(parameter.any()) for parameter in model.head.parameters()):
+        plain = MotionSepConvNet(model.config).eval()
+        plain.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            for parameter in plain.head.parameters():
+                parameter.zero_()
+        parts.append((f"{name}: plain blend (kernels off)", model_time_predictor(plain), True))
     return parts
 
 

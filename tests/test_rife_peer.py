@@ -155,6 +155,17 @@ def test_motion_parts_score_the_learned_flows_and_the_candidate_alone():
     flow = times.still_flow(model, [FrameTriplet("still", first, first, first)])
     assert flow >= 0.0 and np.isfinite(flow)
 
+    # With trained kernels, a third part: the same motion with the kernels off, which is the
+    # model as it was with its zero head.
+    untrained = times.model_time_predictor(model)(first, last, 0.5)
+    with torch.no_grad():
+        model.head[0].bias.normal_(0.0, 0.1)
+    name, plain, _ = times.motion_parts("tiny", model)[-1]
+    assert name == "tiny: plain blend (kernels off)"
+    np.testing.assert_array_equal(plain(first, last, 0.5), untrained)
+    with_kernels = times.model_time_predictor(model)(first, last, 0.5)
+    assert not np.array_equal(with_kernels, untrained)
+
 
 def test_ensemble_rows_average_the_reversed_pass(tmp_path):
     """times.py --ensemble 1 2: a row per size; the size-2 row is the mean of the pass and of
