@@ -30,10 +30,23 @@ def test_time_with_a_motion_model_and_without(tmp_path) -> None:
     done = run_cli("interpolate", first, second, "-o", out, "--time", "0.25", "--weights", weights)
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (40, 24)
-    refused = run_cli("interpolate", first, second, "-o", tmp_path / "x.png", "--time", "0.25")
+    refused = run_cli(
+        "interpolate",
+        first,
+        second,
+        "-o",
+        tmp_path / "x.png",
+        "--time",
+        "0.25",
+        "--weights",
+        "sepconv-flow",
+    )
     assert refused.returncode == 2
     assert "needs a model that takes t" in refused.stderr
     assert "Traceback" not in refused.stderr
+    # The default model (sepconv-motion) takes t.
+    default = run_cli("interpolate", first, second, "-o", tmp_path / "d.png", "--time", "0.25")
+    assert default.returncode == 0, default.stderr
     start = run_cli("interpolate", first, second, "-o", tmp_path / "zero.png", "--time", "0")
     assert start.returncode == 0, start.stderr
     assert np.array_equal(

@@ -99,6 +99,10 @@ def test_configs_of_the_bundled_model_share_its_network() -> None:
     # the preset's own finest scale.
     flow = get_spec("sepconv-flow").config
     assert load_train_config(REPO / "configs" / "cpu-flow-fast.toml").model_config() == flow
+    # The learned-motion model: the runs that continue it declare its exact network.
+    motion = get_spec("sepconv-motion").config
+    for name in ("cpu-motion", "remote-gpu-motion"):
+        assert load_train_config(REPO / "configs" / f"{name}.toml").model_config() == motion
     stage3 = load_train_config(REPO / "configs" / "cpu-flow-splat.toml").model_config()
     assert dataclasses.replace(stage3, flow_refinement_iterations=0) == flow
     stage2 = load_train_config(REPO / "configs" / "cpu-flow-fine.toml").model_config()

@@ -4,9 +4,9 @@ Two kinds of entries:
 
 * ``bundled``: trained by this project and shipped inside the package
   (``sepconv/weights/files/``, fp16 safetensors), each with a model card in ``docs/models/``.
-  ``sepconv-flow`` (the flow-guided family) is the default model; ``sepconv-l1`` is the
-  paper's network; ``sepconv-motion`` (the learned-motion family, frames at any time t) is
-  in training and not the default.
+  ``sepconv-motion`` (the learned-motion family, frames at any time t, still in training)
+  is the default model, as it measures best (docs/models/sepconv-motion.md); ``sepconv-flow``
+  (the flow-guided family) is the previous default; ``sepconv-l1`` is the paper's network.
 * ``authors``: the authors' released ``network-l1.pytorch`` / ``network-lf.pytorch``. They
   cannot be downloaded here; a user who has them puts them in the weights folder
   (``$SEPCONV_WEIGHTS_DIR``, default ``~/.cache/sepconv``) to use them by name, or passes
@@ -88,7 +88,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
     WeightsSpec(
         name="sepconv-motion",
         filename="sepconv-motion.safetensors",
-        sha256="5bd7e8671aed9402a873b2f1f49009c9119df06cbe10adc7751c6288eccd2f78",
+        sha256="ac7c1943b7bd1d34d976a20aba88a35098adcbe9114ef6859ab5b1717495e260",
         config=MotionSepConvConfig(
             train_kernels=False,
             classic_candidate=True,
@@ -97,10 +97,13 @@ REGISTRY: tuple[WeightsSpec, ...] = (
             classic_halfway="splat",
             classic_refinement_iterations=0,
             selection="warps",
+            flow_loss_weight=0.0,
+            time_symmetric=True,
+            symmetric_levels=1,
         ),
         source="bundled",
         description="learned motion at any time t, in training (docs/models/sepconv-motion.md)",
-        middlebury_psnr=35.88,
+        middlebury_psnr=35.91,
     ),
     WeightsSpec(
         name="authors-l1",
@@ -122,7 +125,7 @@ REGISTRY: tuple[WeightsSpec, ...] = (
 )
 
 # Name of the bundled model used when no --weights is given (None: commands ask for weights).
-DEFAULT_WEIGHTS: str | None = "sepconv-flow"
+DEFAULT_WEIGHTS: str | None = "sepconv-motion"
 
 
 def bundled_dir() -> Path:
