@@ -27,7 +27,7 @@ from PIL import Image
 from uitools import moving, start_server
 
 from sepconv.cli import main as sepconv_main
-from sepconv.ui.jobs import App, Settings, safe_name
+from sepconv.ui.jobs import App, ModelChoice, Settings, model_choices, safe_name
 from sepconv.ui.server import UiServer, make_server
 
 TIMEOUT = 120
@@ -279,6 +279,34 @@ def test_requests_from_other_sites_are_refused(server):
     status, page = tab.request("GET", "/")
     assert status == 200 and b"/static/app.js" in page
     assert tab.request("GET", "/static/../jobs.py")[0] == 404
+
+
+def test_the_page_offers_given_models_then_the_default_first(tmp_path):
+    """The page preselects its first model: a model given to ``sepconv ui --weights``, else
+    the registry's default (whatever its place in the registry), so the page makes what
+    ``sepconv interpolate`` makes."""
+    installed = [
+        {"name": "sepconv-flow", "installed": True, "default": False},
+        {"name": "sepconv-l1", "installed": True, "default": False},
+        {"name": "sepconv-motion", "installed": True, "default": True},
+        {"name": "authors-l1", "installed": False, "default": False},
+    ]
+    choices = model_choices((), installed)
+    assert choices == [
+        ModelChoice("sepconv-motion", "sepconv-motion (default)", None),
+        ModelChoice("sepconv-flow", "sepconv-flow", "sepconv-flow"),
+        ModelChoice("sepconv-l1", "sepconv-l1", "sepconv-l1"),
+    ]
+    weights = tmp_path / "mine.safetensors"
+    weights.write_bytes(b"")
+    given = model_choices((str(weights), "sepconv-l1"), installed)
+    assert [choice.key for choice in given] == [
+        "file0",
+        "sepconv-l1",
+        "sepconv-motion",
+        "sepconv-flow",
+    ]
+    assert model_choices((), []) == [ModelChoice("default", "the default model", None)]
 
 
 def test_uploaded_names_cannot_escape_or_pose_as_options():

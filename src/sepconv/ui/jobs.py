@@ -82,6 +82,31 @@ class ModelChoice:
     weights: str | None
 
 
+def model_choices(
+    given: Sequence[str], installed: Sequence[dict[str, object]]
+) -> list[ModelChoice]:
+    """The models the page offers, in its order (it preselects the first): those given to
+    ``sepconv ui --weights`` (files or names), then the registry's installed weights
+    (``python -m sepconv.ui.child models`` rows), the default model first."""
+    choices: list[ModelChoice] = []
+    for number, name_or_path in enumerate(given):
+        path = Path(name_or_path).expanduser()
+        if path.is_file():
+            choices.append(ModelChoice(f"file{number}", path.name, str(path.resolve())))
+        else:
+            choices.append(ModelChoice(name_or_path, name_or_path, name_or_path))
+    default_name = next((m["name"] for m in installed if m.get("default")), None)
+    for model in sorted(installed, key=lambda model: model["name"] != default_name):
+        name = str(model["name"])
+        if not model.get("installed") or any(choice.key == name for choice in choices):
+            continue
+        label = f"{name} (default)" if name == default_name else name
+        choices.append(ModelChoice(name, label, None if name == default_name else name))
+    if not choices:
+        choices.append(ModelChoice("default", "the default model", None))
+    return choices
+
+
 @dataclass
 class Settings:
     """What ``sepconv ui``'s options set."""
@@ -346,26 +371,8 @@ class App:
             installed = json.loads(result.stdout) if result.returncode == 0 else []
         except (OSError, subprocess.SubprocessError, ValueError):
             installed = []
-        choices: list[ModelChoice] = []
-        for number, given in enumerate(self.settings.weights):
-            path = Path(given).expanduser()
-            if path.is_file():
-                choices.append(ModelChoice(f"file{number}", path.name, str(path.resolve())))
-            else:
-                choices.append(ModelChoice(given, given, given))
         self._reserved = frozenset(str(model["name"]) for model in installed)
-        default_name = next((m["name"] for m in installed if m.get("default")), None)
-        for model in installed:
-            name = str(model["name"])
-            if not model.get("installed"):
-                continue
-            if any(choice.key == name for choice in choices):
-                continue
-            label = f"{name} (default)" if name == default_name else name
-            weights = None if name == default_name else name
-            choices.append(ModelChoice(name, label, weights))
-        if not choices:
-            choices.append(ModelChoice("default", "the default model", None))
+        choices = model_choices(self.settings.weights, installed)
         self._models = choices
         self._models_ready.set()
 
