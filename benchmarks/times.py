@@ -129,12 +129,10 @@ def motion_parts(name: str, model) -> list[tuple[str, TimePredictor, bool]]:
             variant.motion.selector.out.weight[0].zero_()
             variant.motion.selector.out.bias[0] = keep_logit
         parts.append((f"{name}: {label}", model_time_predictor(variant), True))
-    if any(bool(parameter.any()) for parameter in model.head.parameters()):
+    if model.kernels_trained:
         plain = MotionSepConvNet(model.config).eval()
         plain.load_state_dict(model.state_dict())
-        with torch.no_grad():
-            for parameter in plain.head.parameters():
-                parameter.zero_()
+        plain.reset_kernels()
         parts.append((f"{name}: plain blend (kernels off)", model_time_predictor(plain), True))
     return parts
 

@@ -267,9 +267,19 @@ class MotionSepConvNet(KernelSynthesisModel):
         widths = [int(w) for w in self.config.widths]
         self.encoders, self.reducers, self.decoders = unet_levels(GUIDE_CHANNELS, widths)
         self.head = nn.Sequential(nn.Conv2d(widths[0], 4 * self.config.kernel_size, 1))
-        with torch.no_grad():  # centre taps: the plain blend
-            self.head[0].weight.zero_()
-            self.head[0].bias.zero_()
+        self.reset_kernels()
+
+    def reset_kernels(self) -> None:
+        """Zero the kernel head: every kernel a centre tap, the output the plain blend
+        ``w * warp0 + (1 - w) * warp1`` (the initialisation, and the motion-only stage)."""
+        with torch.no_grad():
+            for parameter in self.head.parameters():
+                parameter.zero_()
+
+    @property
+    def kernels_trained(self) -> bool:
+        """False while the kernel head is all zeros (:meth:`reset_kernels`)."""
+        return any(bool(parameter.any()) for parameter in self.head.parameters())
 
     # -- the model interface -----------------------------------------------------------------
 
@@ -364,10 +374,7 @@ class MotionSepConvNet(KernelSynthesisModel):
         (the motion-only stage, ``train_kernels = false``): every kernel is then a centre tap
         and the kernel-normalised synthesis is exactly this blend, at a fraction of the cost.
         None once the kernels are trained."""
-        head = self.head[0]
-        if bool(head.weight.any()) or bool(head.bias.any()):
-            return None
-        return _plain_blend(inputs)
+        return None if self.kernels_trained else _plain_blend(inputs)
 
     # -- training ------------------------------------------------------------------------------
 
