@@ -22,3 +22,30 @@ def test_rng_state_round_trips():
 def test_code_version_names_the_commit_in_a_checkout():
     version = code_version()
     assert version == __version__ or version.startswith(f"{__version__}+g")
+
+
+def _git(root, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_code_version_reads_the_checkout_it_was_imported_from(tmp_path):
+    root = tmp_path / "checkout"
+    (root / "src" / "sepconv").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "pyproject.toml")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    version = code_version(root / "src" / "sepconv")
+    assert version.startswith(f"{__version__}+g") and not version.endswith(".dirty")
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert code_version(root / "src" / "sepconv").endswith(".dirty")
+
+
+def test_code_version_of_an_installed_copy_ignores_an_enclosing_repository(tmp_path):
+    # A virtual environment inside some git checkout: the commit is not the package's.
+    installed = tmp_path / ".venv" / "lib" / "python3" / "site-packages" / "sepconv"
+    installed.mkdir(parents=True)
+    _git(tmp_path, "init", "-q")
+    assert code_version(installed) == __version__

@@ -63,10 +63,20 @@ def _git(root: Path, *args: str) -> str:
     return completed.stdout.strip()
 
 
-def code_version() -> str:
-    """``<version>+g<commit>`` (``.dirty`` when tracked files are modified), or just the package
-    version outside a git checkout."""
-    root = Path(__file__).resolve().parents[3]
+def code_version(package_dir: Path | None = None) -> str:
+    """``<version>+g<commit>`` (``.dirty`` when tracked files are modified) when the package is
+    imported from a source checkout (``<root>/src/sepconv`` beside ``<root>/pyproject.toml``),
+    else just the package version.
+
+    Args:
+        package_dir: the ``sepconv`` package folder; by default the imported one. An installed
+            copy (``site-packages/sepconv``) reports the bare version even where the
+            environment lies inside some other git repository.
+    """
+    package_dir = package_dir or Path(__file__).resolve().parents[1]
+    root = package_dir.parents[1]
+    if package_dir.parent.name != "src" or not (root / "pyproject.toml").is_file():
+        return __version__
     try:
         commit = _git(root, "rev-parse", "--short=12", "HEAD")
         dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
