@@ -42,6 +42,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from sepconv.flow import FlowSettings, dis_flows, flows_at_time, splatted_flows_at_time
+from sepconv.ops.cost_volume import bilateral_cost_volume, local_cost_volume
 
 __all__ = [
     "MotionEstimator",
@@ -155,73 +156,6 @@ def candidate_offsets(radius: int, step: float, device: torch.device) -> Tensor:
     values = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32) * step
     dy, dx = torch.meshgrid(values, values, indexing="ij")
     return torch.stack((dx.reshape(-1), dy.reshape(-1)), dim=-1)
-
-
-def bilateral_cost_volume(
-    features0: Tensor, features1: Tensor, time: Tensor, radius: int, step: int
-) -> Tensor:
-    """Correlation of the two frames' features along candidate motions through each pixel.
-
-    For the output pixel p at time t and the candidate total motion d (first frame to last,
-    on a (2r + 1)^2 grid of spacing ``step``, :func:`candidate_offsets`), the first frame is
-    read at ``p - a`` and the last at ``p + d - a``, with ``a = round(t * d)``: the whole motion
-    exactly, its split at t to the nearest pixel (the finer levels refine it). Integer shifts
-    are slices, so nothing is resampled.
-
-    Args:
-        features0, features1: (B, C, h, w) unit-length features.
-        time: (B,) in (0, 1).
-    Returns:
-        (B, (2r + 1)^2, h, w) costs in [-1, 1] (0 where a read falls outside the frame).
-    """
-    height, width = features0.shape[-2:]
-    reach = radius * step
-    padded0 = F.pad(features0, [reach] * 4)
-    padded1 = F.pad(features1, [reach] * 4)
-    samples = []
-    for index, t in enumerate(time.tolist()):
-        costs = []
-        for dy in range(-reach, reach + 1, step):
-            for dx in range(-reach, reach + 1, step):
-                ay, ax = round(t * dy), round(t * dx)
-                first = padded0[
-                    index, :, reach - ay : reach - ay + height, reach - ax : reach - ax + width
-                ]
-                last = padded1[
-                    index,
-                    :,
-                    reach + dy - ay : reach + dy - ay + height,
-                    reach + dx - ax : reach + dx - ax + width,
-                ]
-                costs.append(torch.linalg.vecdot(first, last, dim=0))  # no product temporary
-        samples.append(torch.stack(costs))
-    return torch.stack(samples)
-
-
-def local_cost_volume(warped0: Tensor, warped1: Tensor, radius: int) -> Tensor:
-    """Correlation of features already aligned to time t, over integer shifts of the second.
-
-    ``cost[:, k](p) = <warped0(p), warped1(p + d_k)>`` for the (2r + 1)^2 shifts ``d_k`` of
-    :func:`candidate_offsets` ``(radius, 1)``, zero outside the frame: a residual motion ``d``
-    between the two warps (PWC-Net's cost volume). Integer shifts are slices, so this costs
-    a multiply-add per channel and shift, without resampling.
-
-    Args:
-        warped0, warped1: (B, C, h, w) unit-length features.
-    Returns:
-        (B, (2r + 1)^2, h, w) costs in [-1, 1].
-    """
-    height, width = warped0.shape[-2:]
-    padded = F.pad(warped1, [radius] * 4)
-    costs = []
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            window = padded[
-                ..., radius + dy : radius + dy + height, radius + dx : radius + dx + width
-            ]
-            # vecdot, not (a * b).sum(): no (B, C, h, w) product is allocated per shift.
-            costs.append(torch.linalg.vecdot(warped0, window, dim=1))
-    return torch.stack(costs, dim=1)
 
 
 @torch.no_grad()
