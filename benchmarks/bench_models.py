@@ -18,6 +18,8 @@ measurement runs in its own subprocess. Frames: Middlebury Urban2 resized (or sy
 
     python benchmarks/bench_models.py                       # 720p, every bundled model
     python benchmarks/bench_models.py --size 1080p --models sepconv-flow --repeat 5
+    python benchmarks/bench_models.py --models sepconv-motion --reference-cost-volumes \
+        --skip-video --train-steps 4     # training with the fast and the reference cost volumes
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ SIZES = {"tiny": (64, 96), "720p": (720, 1280), "1080p": (1080, 1920)}
 TRAIN_CONFIGS = {
     "sepconv-l1": REPO / "configs" / "cpu-l1-continue.toml",
     "sepconv-flow": REPO / "configs" / "cpu-flow-fast.toml",
+    "sepconv-motion": REPO / "configs" / "cpu-motion.toml",
+}
+# A weights file's recipe by its architecture.
+ARCHITECTURE_CONFIGS = {
+    "sepconv": TRAIN_CONFIGS["sepconv-l1"],
+    "flow-sepconv": TRAIN_CONFIGS["sepconv-flow"],
+    "motion-sepconv": TRAIN_CONFIGS["sepconv-motion"],
 }
 
 
@@ -99,8 +108,13 @@ def measure_one_shot(weights: str, size: str) -> dict:
     return {"kind": "one_shot", "weights": weights, "seconds": round(seconds, 2)}
 
 
-def measure_training(weights: str, batch: int, steps: int, warmup: int = 2) -> dict:
-    """Samples/s of Trainer.train_step with the model's training config."""
+def measure_training(
+    weights: str, batch: int, steps: int, warmup: int = 2, reference_cost_volumes: bool = False
+) -> dict:
+    """Samples/s of Trainer.train_step with the model's training config; with
+    ``reference_cost_volumes`` the learned motion's cost volumes are the plain-PyTorch
+    references (:mod:`sepconv.ops.cost_volume`), whose backward autograd derives slice by slice.
+    """
     import numpy as np
     import torch
 
@@ -110,13 +124,17 @@ def measure_training(weights: str, batch: int, steps: int, warmup: int = 2) -> d
     from sepconv.models.registry import architecture_of
     from sepconv.weights import resolve_weights
 
+    if reference_cost_volumes:
+        from sepconv.models import motion
+        from sepconv.ops import cost_volume
+
+        motion.bilateral_cost_volume = cost_volume.bilateral_cost_volume_reference
+        motion.local_cost_volume = cost_volume.local_cost_volume_reference
     path, spec = resolve_weights(weights)
     config_path = TRAIN_CONFIGS.get(spec.name if spec else "")
     if config_path is None:
         architecture = architecture_of(load_weights(path).model.config)
-        config_path = TRAIN_CONFIGS[
-            "sepconv-flow" if architecture == "flow-sepconv" else "sepconv-l1"
-        ]
+        config_path = ARCHITECTURE_CONFIGS.get(architecture, TRAIN_CONFIGS["sepconv-l1"])
     frames, _ = benchmark_frames(*_size("720p"))
     rng = np.random.default_rng(0)
     crops: dict[str, list] = {"first": [], "middle": [], "last": []}
@@ -152,6 +170,15 @@ def measure_training(weights: str, batch: int, steps: int, warmup: int = 2) -> d
     }
 
 
+def _is_motion_family(weights: str) -> bool:
+    from sepconv.models.checkpoint import load_weights
+    from sepconv.models.registry import architecture_of
+    from sepconv.weights import resolve_weights
+
+    path, _ = resolve_weights(weights)
+    return architecture_of(load_weights(path).model.config) == "motion-sepconv"
+
+
 def _child(spec: dict) -> dict:
     command = [sys.executable, __file__, "--child", json.dumps(spec)]
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -173,6 +200,12 @@ def main() -> None:
         help="video mode's network precision (default: float32, the commands' default)",
     )
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-video", action="store_true", help="no video-mode, one-shot rows")
+    parser.add_argument(
+        "--reference-cost-volumes",
+        action="store_true",
+        help="also train each learned-motion model with the reference cost volumes (a row)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -194,24 +227,20 @@ def main() -> None:
     print(f"# {header['date']}  {header['device_name']}")
     print(f"# torch {header['torch']}, sepconv {header['sepconv']}, frames {args.size}")
     rows = []
-    for weights in [*models, "dis"]:
-        video = _child(
-            {
-                "kind": "video",
-                "weights": weights,
-                "size": args.size,
-                "repeat": args.repeat,
-                "precision": args.precision,
-            }
-        )
-        row = {"model": weights, "video": video}
-        if weights != "dis":
+    for weights in [*models] if args.skip_video else [*models, "dis"]:
+        row: dict = {"model": weights, "video": None}
+        if not args.skip_video:
+            spec = {"weights": weights, "size": args.size, "repeat": args.repeat}
+            row["video"] = _child({"kind": "video", **spec, "precision": args.precision})
+        if weights != "dis" and not args.skip_video:
             row["one_shot"] = _child({"kind": "one_shot", "weights": weights, "size": args.size})
-            if not args.skip_training:
-                row["training"] = _child(
-                    {"kind": "training", "weights": weights, "batch": 8, "steps": args.train_steps}
-                )
+        training = {"kind": "training", "weights": weights, "batch": 8, "steps": args.train_steps}
+        if weights != "dis" and not args.skip_training:
+            row["training"] = _child(training)
         rows.append(row)
+        if weights != "dis" and args.reference_cost_volumes and _is_motion_family(weights):
+            reference = _child({**training, "reference_cost_volumes": True})
+            rows.append({"model": f"{weights}, reference cost volumes", "training": reference})
 
     def cell(entry: dict | None, key: str, unit: str) -> str:
         if entry is None:
@@ -225,10 +254,10 @@ def main() -> None:
     for row in rows:
         name = "DIS flow alone" if row["model"] == "dis" else row["model"]
         cells = [
-            cell(row["video"], "ms", "ms"),
+            cell(row.get("video"), "ms", "ms"),
             cell(row.get("one_shot"), "seconds", "s"),
             cell(row.get("training"), "samples_per_s", "samples/s"),
-            cell(row["video"], "peak_mib", "MiB"),
+            cell(row.get("video"), "peak_mib", "MiB"),
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.json:
