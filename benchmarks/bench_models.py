@@ -120,8 +120,6 @@ def measure_training(
 
     from sepconv.engine.config import load_train_config
     from sepconv.engine.train import Trainer
-    from sepconv.models.checkpoint import load_weights
-    from sepconv.models.registry import architecture_of
     from sepconv.weights import resolve_weights
 
     if reference_cost_volumes:
@@ -130,11 +128,10 @@ def measure_training(
 
         motion.bilateral_cost_volume = cost_volume.bilateral_cost_volume_reference
         motion.local_cost_volume = cost_volume.local_cost_volume_reference
-    path, spec = resolve_weights(weights)
+    _, spec = resolve_weights(weights)
     config_path = TRAIN_CONFIGS.get(spec.name if spec else "")
     if config_path is None:
-        architecture = architecture_of(load_weights(path).model.config)
-        config_path = ARCHITECTURE_CONFIGS.get(architecture, TRAIN_CONFIGS["sepconv-l1"])
+        config_path = ARCHITECTURE_CONFIGS.get(_architecture(weights), TRAIN_CONFIGS["sepconv-l1"])
     frames, _ = benchmark_frames(*_size("720p"))
     rng = np.random.default_rng(0)
     crops: dict[str, list] = {"first": [], "middle": [], "last": []}
@@ -170,13 +167,14 @@ def measure_training(
     }
 
 
-def _is_motion_family(weights: str) -> bool:
+def _architecture(weights: str) -> str:
+    """The registered family of a registry name or weights file."""
     from sepconv.models.checkpoint import load_weights
     from sepconv.models.registry import architecture_of
     from sepconv.weights import resolve_weights
 
     path, _ = resolve_weights(weights)
-    return architecture_of(load_weights(path).model.config) == "motion-sepconv"
+    return architecture_of(load_weights(path).model.config)
 
 
 def _child(spec: dict) -> dict:
@@ -238,7 +236,11 @@ def main() -> None:
         if weights != "dis" and not args.skip_training:
             row["training"] = _child(training)
         rows.append(row)
-        if weights != "dis" and args.reference_cost_volumes and _is_motion_family(weights):
+        if (
+            args.reference_cost_volumes
+            and weights != "dis"
+            and _architecture(weights) == "motion-sepconv"
+        ):
             reference = _child({**training, "reference_cost_volumes": True})
             rows.append({"model": f"{weights}, reference cost volumes", "training": reference})
 
