@@ -6,7 +6,12 @@ import numpy as np
 import torch
 
 from sepconv import __version__
-from sepconv.engine.reproducibility import capture_rng_state, code_version, restore_rng_state
+from sepconv.engine.reproducibility import (
+    _git,
+    capture_rng_state,
+    code_version,
+    restore_rng_state,
+)
 
 
 def test_rng_state_round_trips():
@@ -22,12 +27,6 @@ def test_rng_state_round_trips():
 def test_code_version_names_the_commit_in_a_checkout():
     version = code_version()
     assert version == __version__ or version.startswith(f"{__version__}+g")
-
-
-def _git(root, *args: str) -> None:
-    import subprocess
-
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
 
 def test_code_version_reads_the_checkout_it_was_imported_from(tmp_path):
